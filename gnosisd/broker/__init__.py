@@ -1,0 +1,1 @@
+"""Brokers: the protocol, the simulated broker and its exact-money ledger."""

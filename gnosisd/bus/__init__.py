@@ -1,0 +1,1 @@
+"""Event types, topics and the in-process async bus."""

@@ -1,0 +1,279 @@
+"""Configuration: config/config.yaml validated by pydantic-settings, with environment overrides.
+
+Precedence (highest first): environment variables (GNOSIS_*, ALPACA_*), the git-ignored .env file,
+the YAML file, the built-in defaults (the runbook's values). Secrets come only from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from annotated_types import Ge, Gt, Le, Lt
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gnosisd.core.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/config.yaml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class RuntimeConfig(Section):
+    log_level: LogLevel = "INFO"
+    logs_dir: Path = Path("logs")
+    runs_dir: Path = Path("runs")
+    state_dir: Path = Path("state")
+    checkpoints_dir: Path = Path("logs/checkpoints")
+    enable_checkpointing: bool = True
+    symbols: list[str] = Field(default_factory=lambda: ["SPY"], min_length=1, max_length=20)
+    chain_refresh_minutes: int = Field(default=5, ge=1, le=60)
+    decision_interval_minutes: int = Field(default=30, ge=1, le=390)
+    shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    watchdog_seconds: float = Field(default=30.0, gt=0, le=600)
+
+
+class HedgeConfig(Section):
+    gamma_squeeze_threshold: float = Field(default=1_000_000.0, gt=0)
+    vanna_flow_threshold: float = Field(default=500_000.0, gt=0)
+    # Dealer sign convention: "short_puts_long_calls" assumes customers buy puts and sell calls
+    # (dealers long call gamma, short put gamma), the common SqueezeMetrics convention.
+    dealer_convention: Literal["short_puts_long_calls", "short_all"] = "short_puts_long_calls"
+
+
+class LiquidityConfig(Section):
+    lookback: int = Field(default=30, ge=2, le=10_000)
+    thin_threshold: float = Field(default=0.001, gt=0, le=1)
+    max_spread_pct: float = Field(default=0.15, gt=0, le=1)
+    min_open_interest: int = Field(default=100, ge=0)
+
+
+class SentimentConfig(Section):
+    bullish_threshold: float = Field(default=0.3, gt=0, le=1)
+    bearish_threshold: float = Field(default=0.3, gt=0, le=1)
+    momentum_lookback: int = Field(default=30, ge=2, le=10_000)
+
+
+class VolatilityConfig(Section):
+    lookback_days: int = Field(default=252, ge=5, le=2520)
+    iv_rank_threshold: float = Field(default=0.7, gt=0, lt=1)
+    realized_window: int = Field(default=30, ge=2, le=10_000)
+
+
+class TradeAgentConfig(Section):
+    default_capital: float = Field(default=100_000.0, gt=0)
+    min_confidence: float = Field(default=0.3, ge=0, le=1)
+    max_ideas_per_decision: int = Field(default=1, ge=0, le=10)
+    target_dte: int = Field(default=30, ge=1, le=365)
+    min_dte: int = Field(default=7, ge=0, le=365)
+    long_delta: float = Field(default=0.50, gt=0, lt=1)
+    short_delta: float = Field(default=0.30, gt=0, lt=1)
+    condor_short_delta: float = Field(default=0.20, gt=0, lt=1)
+    spread_width: float = Field(default=5.0, gt=0, le=100)
+
+
+class ExecutionConfig(Section):
+    initial_cash: float = Field(default=100_000.0, gt=0)
+    slippage_pct: float = Field(default=0.001, ge=0, le=0.1)
+    commission_per_contract: float = Field(default=0.65, ge=0, le=10)
+    enable_live_trading: bool = False  # must be true AND GNOSIS_LIVE_TRADING_ENABLED=true for live
+    broker: Literal["sim", "alpaca"] = "sim"
+    alpaca_mode: Literal["paper", "live"] = "paper"
+
+
+class RiskConfig(Section):
+    max_trade_risk_pct: float = Field(default=0.02, gt=0, le=0.25)  # GNOSIS_MAX_TRADE_RISK_PCT
+    max_daily_loss: float = Field(default=5000.0, gt=0)  # GNOSIS_MAX_DAILY_LOSS, dollars
+    max_open_positions: int = Field(default=5, ge=0, le=1000)
+    max_orders_per_minute: int = Field(default=10, ge=1, le=10_000)
+    stale_data_seconds: float = Field(default=120.0, gt=0, le=3600)
+    kill_switch: bool = False  # config override: true blocks every new opening order
+    kill_file: Path = Path("state/KILL")  # if this file exists, no new opening order passes
+
+
+class AlpacaConfig(Section):
+    """Broker keys and endpoints: from the environment only (never from the YAML file)."""
+
+    api_key: SecretStr | None = None  # ALPACA_API_KEY
+    secret_key: SecretStr | None = None  # ALPACA_SECRET_KEY
+    base_url: str | None = None  # ALPACA_BASE_URL
+
+
+class Settings(BaseSettings):
+    """The effective configuration of gnosisd."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    live_trading_enabled: bool = False  # GNOSIS_LIVE_TRADING_ENABLED (kill switch when false)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    hedge: HedgeConfig = Field(default_factory=HedgeConfig)
+    liquidity: LiquidityConfig = Field(default_factory=LiquidityConfig)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    volatility: VolatilityConfig = Field(default_factory=VolatilityConfig)
+    trade_agent: TradeAgentConfig = Field(default_factory=TradeAgentConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the explicit init values (YAML merged with env overrides by load_settings) count.
+        return (init_settings,)
+
+    def live_allowed(self) -> bool:
+        """Live orders need the env flag AND the config flag; either false blocks them."""
+        return self.live_trading_enabled and self.execution.enable_live_trading
+
+
+# Flat environment variables the runbook names, and where they land.
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "GNOSIS_LIVE_TRADING_ENABLED": ("live_trading_enabled",),
+    "GNOSIS_MAX_TRADE_RISK_PCT": ("risk", "max_trade_risk_pct"),
+    "GNOSIS_MAX_DAILY_LOSS": ("risk", "max_daily_loss"),
+    "GNOSIS_LOG_LEVEL": ("runtime", "log_level"),
+    "GNOSIS_KILL_SWITCH": ("risk", "kill_switch"),
+    "ALPACA_API_KEY": ("alpaca", "api_key"),
+    "ALPACA_SECRET_KEY": ("alpaca", "secret_key"),
+    "ALPACA_BASE_URL": ("alpaca", "base_url"),
+}
+SECRET_KEYS = frozenset({("alpaca", "api_key"), ("alpaca", "secret_key")})
+
+
+def _env_values(env_file: Path | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update({k: v for k, v in os.environ.items() if k in ENV_OVERRIDES})
+    return values
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    alpaca = data.get("alpaca")
+    if isinstance(alpaca, dict):
+        for key in ("api_key", "secret_key"):
+            if alpaca.get(key):
+                raise ConfigError(
+                    f"{path}: alpaca.{key} must not be in the file; set ALPACA_"
+                    f"{key.upper()} in the environment or the git-ignored .env file"
+                )
+    return data
+
+
+def _allowed(loc: tuple[str, ...]) -> str:
+    """Describe what a field allows, from its constraints (e.g. 'between 0 and 0.1')."""
+    model: type[BaseModel] = Settings
+    info = None
+    for part in loc:
+        fields = model.model_fields
+        if part not in fields:
+            return "one of the keys: " + ", ".join(fields)
+        info = fields[part]
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+    if info is None:
+        return "a valid value"
+    lo = hi = None
+    lo_incl = hi_incl = True
+    for meta in info.metadata:
+        if isinstance(meta, Ge):
+            lo = meta.ge
+        elif isinstance(meta, Gt):
+            lo, lo_incl = meta.gt, False
+        elif isinstance(meta, Le):
+            hi = meta.le
+        elif isinstance(meta, Lt):
+            hi, hi_incl = meta.lt, False
+    ann_text = str(info.annotation)
+    if "Literal" in ann_text:
+        return "one of " + ann_text.split("Literal[", 1)[1].rstrip("]")
+    if lo is not None and hi is not None:
+        return (f"between {lo} ({'inclusive' if lo_incl else 'exclusive'}) and {hi} "
+                f"({'inclusive' if hi_incl else 'exclusive'})")
+    if lo is not None:
+        return f"{'>=' if lo_incl else '>'} {lo}"
+    if hi is not None:
+        return f"{'<=' if hi_incl else '<'} {hi}"
+    return f"a value of type {getattr(info.annotation, '__name__', ann_text)}"
+
+
+def load_settings(path: Path | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Load and validate the configuration; raise ConfigError with one line naming key, value, range.
+
+    `path=None` uses config/config.yaml when it exists, else the built-in defaults.
+    """
+    explicit = path is not None
+    cfg_path = path if path is not None else DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    if cfg_path.exists() or explicit:
+        data = _read_yaml(cfg_path)
+    env = _env_values(env_file)
+    origin: dict[tuple[str, ...], str] = {}
+    for name, loc in ENV_OVERRIDES.items():
+        if name in env and env[name] != "":
+            node = data
+            for part in loc[:-1]:
+                sub = node.get(part)
+                if not isinstance(sub, dict):
+                    sub = {}
+                    node[part] = sub
+                node = sub
+            node[loc[-1]] = env[name]
+            origin[loc] = name
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(str(p) for p in err["loc"])
+        key = ".".join(loc)
+        where = f"environment variable {origin[loc]} ({key})" if loc in origin else key
+        value = err.get("input")
+        if loc in SECRET_KEYS:
+            value = "***"
+        if err["type"] == "extra_forbidden":
+            parent = loc[:-1]
+            allowed = _allowed((*parent, "__none__")).removeprefix("one of the keys: ")
+            msg = f"{cfg_path}: unknown key {key}; allowed keys: {allowed}"
+        else:
+            msg = f"{cfg_path}: {where} must be {_allowed(loc)}, got {value!r} ({err['msg']})"
+        more = len(exc.errors()) - 1
+        if more:
+            msg += f" [and {more} more error{'s' if more > 1 else ''}]"
+        raise ConfigError(msg) from None
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data with secrets masked."""
+    data = settings.model_dump(mode="json")
+    for section, key in SECRET_KEYS:
+        if data[section][key] is not None:
+            data[section][key] = "********"
+    return data

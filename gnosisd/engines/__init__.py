@@ -1,0 +1,1 @@
+"""Analytic engines: hedge (dealer exposures), liquidity, sentiment, volatility."""

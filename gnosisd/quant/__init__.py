@@ -1,0 +1,1 @@
+"""Numerics: Black-Scholes-Merton prices and greeks, payoff and risk-profile maths."""

@@ -1,0 +1,83 @@
+"""Exact expiry payoff of a multi-leg option structure (one implementation for agent and guard).
+
+The expiry payoff is piecewise linear in the underlying price S with kinks only at strikes, so its
+extremes over S in [0, inf) lie at S=0, at a strike, or at infinity (slope beyond the top strike).
+Everything is computed in Decimal: no grid, no rounding error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class PayoffLeg:
+    is_call: bool
+    strike: Decimal
+    ratio: int  # signed contracts per unit: +1 long, -1 short
+
+
+@dataclass(frozen=True, slots=True)
+class RiskProfile:
+    """Per-share, per-unit figures of a structure bought/sold at `net_price`.
+
+    max_profit is None when unbounded; max_loss is None when unbounded (an undefined-risk structure).
+    """
+
+    max_profit: Decimal | None
+    max_loss: Decimal | None  # <= 0
+    breakevens: tuple[Decimal, ...]
+
+    @property
+    def defined_risk(self) -> bool:
+        return self.max_loss is not None
+
+
+def payoff_at(legs: Sequence[PayoffLeg], net_price: Decimal, spot: Decimal) -> Decimal:
+    """P&L per share of one unit at expiry if the underlying settles at `spot`.
+
+    `net_price` > 0 is a debit paid, < 0 a credit received.
+    """
+    total = -net_price
+    for leg in legs:
+        intrinsic = spot - leg.strike if leg.is_call else leg.strike - spot
+        if intrinsic > 0:
+            total += leg.ratio * intrinsic
+    return total
+
+
+def _slope_above(legs: Sequence[PayoffLeg]) -> int:
+    """d(payoff)/dS for S beyond every strike: only calls contribute."""
+    return sum(leg.ratio for leg in legs if leg.is_call)
+
+
+def risk_profile(legs: Sequence[PayoffLeg], net_price: Decimal) -> RiskProfile:
+    """Exact max profit, max loss and breakevens of the expiry payoff."""
+    if not legs:
+        raise ValueError("a structure needs at least one leg")
+    kinks = sorted({ZERO, *(leg.strike for leg in legs)})
+    values = [payoff_at(legs, net_price, k) for k in kinks]
+    slope = _slope_above(legs)
+    hi = max(values)
+    lo = min(values)
+    max_profit: Decimal | None = None if slope > 0 else hi
+    max_loss: Decimal | None = None if slope < 0 else lo
+    if max_loss is not None:
+        max_loss = min(max_loss, ZERO)
+
+    breakevens: list[Decimal] = []
+    for (s0, v0), (s1, v1) in zip(zip(kinks, values, strict=True), zip(kinks[1:], values[1:], strict=True), strict=False):
+        if v0 == 0 and (not breakevens or breakevens[-1] != s0) and s0 > 0:
+            breakevens.append(s0)
+        if (v0 < 0 < v1) or (v1 < 0 < v0):
+            breakevens.append(s0 + (s1 - s0) * (-v0) / (v1 - v0))
+    last_s, last_v = kinks[-1], values[-1]
+    if last_v == 0 and (not breakevens or breakevens[-1] != last_s) and last_s > 0:
+        breakevens.append(last_s)
+    if slope != 0 and ((last_v < 0 < slope) or (slope < 0 < last_v)):
+        breakevens.append(last_s - last_v / slope)
+    return RiskProfile(max_profit=max_profit, max_loss=max_loss, breakevens=tuple(breakevens))

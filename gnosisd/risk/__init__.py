@@ -1,0 +1,1 @@
+"""Risk guard: the only door to the broker; limits, trading state, kill-switch sources."""

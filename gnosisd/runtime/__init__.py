@@ -1,0 +1,1 @@
+"""Composition root: daemon wiring, supervision, signals, logging set-up, systemd notify."""

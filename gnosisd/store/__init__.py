@@ -1,0 +1,1 @@
+"""Persistence: the append-only JSONL journal and state snapshots for restarts."""
