@@ -100,6 +100,10 @@ class ChainSnapshot:
     open_interest: IntArray
     volume: IntArray
     american: bool = True  # listed equity/ETF options are American exercise
+    # symbol -> row cache for row(); a slot is needed because the class is slotted
+    _index_cache: dict[str, int] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         n = len(self.symbols)
@@ -255,4 +259,21 @@ class SessionClosed:
 
     ts_ns: int
     day: date
-    extra: dict[str, float] = field(default_factory=dict)
+    settlement: dict[str, float] = field(default_factory=dict)  # underlying -> closing price
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """A trading session opened (New York date `day`); per-session limits reset."""
+
+    ts_ns: int
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioMarked:
+    """The ledger was marked to market; the risk guard checks the daily loss limit on it."""
+
+    ts_ns: int
+    equity: Decimal
+    session_pnl: Decimal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -13,6 +14,11 @@ from gnosisd.core.clock import NEW_YORK
 
 CALENDAR_START = "2000-01-03"
 CALENDAR_END = "2028-12-29"  # exchange-calendars needs an explicit end
+
+# exchange-calendars 4.13 trips a pandas 3.1 deprecation inside its own code; keep the console clean.
+warnings.filterwarnings(
+    "ignore", message="Series.values returning an ndarray that drops timezone information"
+)
 
 
 @dataclass(frozen=True, slots=True)

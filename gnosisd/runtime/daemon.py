@@ -1,0 +1,640 @@
+"""The daemon: wires feeds, bus, engines, composer, agents, risk guard, broker and journal.
+
+Every component is a synchronous core; this module only adds the bus subscriptions, one consumer
+task per (component, topic), supervision in one TaskGroup, signals and an orderly shutdown.
+In simulated mode the feed drives a SimClock and waits for the bus to drain after each event
+(lockstep), so a run is deterministic for a seed and as fast as the machine allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from gnosisd.agents.composer import Composer
+from gnosisd.agents.positions import PositionManager
+from gnosisd.agents.trade_agent import TradeAgent
+from gnosisd.broker.ledger import Ledger
+from gnosisd.broker.sim import SimBroker
+from gnosisd.bus.bus import Bus, Subscription, consume
+from gnosisd.bus.events import (
+    Bar,
+    ChainSnapshot,
+    EngineSnapshot,
+    OrderFilled,
+    OrderUpdated,
+    PortfolioMarked,
+    Quote,
+    RiskDecided,
+    SessionClosed,
+    SessionStarted,
+    ShutdownRequested,
+    SubmitOrder,
+    Trade,
+    TradingStateChanged,
+)
+from gnosisd.bus.records import MarketContext, TradeIdea
+from gnosisd.bus.topics import Topic
+from gnosisd.core.calendar import Session, TradingCalendar
+from gnosisd.core.clock import NEW_YORK, SimClock, datetime_to_ns, ns_to_datetime
+from gnosisd.core.config import Settings
+from gnosisd.core.enums import OrderStatus, PositionEffect, TradingState
+from gnosisd.engines.hedge import HedgeEngine
+from gnosisd.engines.liquidity import LiquidityEngine
+from gnosisd.engines.sentiment import SentimentEngine
+from gnosisd.engines.volatility import VolatilityEngine
+from gnosisd.feeds.sim import SimMarket
+from gnosisd.feeds.validate import MarketDataValidator
+from gnosisd.risk.guard import RiskGuard
+from gnosisd.runtime.logging import audit_logger
+from gnosisd.runtime.market_state import MarketState
+from gnosisd.runtime.records import decision_record, fill_record, update_record
+from gnosisd.runtime.systemd import SystemdNotifier
+from gnosisd.store.journal import Journal
+from gnosisd.store.state import StateStore
+
+log = structlog.get_logger("gnosisd.daemon")
+IV_HISTORY_STATE = "iv_history"
+ENGINE_NAMES = ("hedge", "liquidity", "sentiment", "volatility")
+
+
+@dataclass
+class RunSummary:
+    """What a run did, printed at the end and used by tests."""
+
+    sessions: list[date] = field(default_factory=list)
+    contexts: int = 0
+    ideas: int = 0
+    intents: int = 0
+    approved: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    broker_rejected: Counter[str] = field(default_factory=Counter)
+    fills: int = 0
+    closes: Counter[str] = field(default_factory=Counter)
+    strategies: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    start_equity: Decimal = Decimal(0)
+    end_equity: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+    commissions: Decimal = Decimal(0)
+    open_positions: int = 0
+    final_state: str = TradingState.ACTIVE.value
+    stopped_by_signal: bool = False
+    bus: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class RunOptions:
+    symbols: list[str]
+    sessions: list[Session]
+    seed: int = 7
+    speed: float = 0.0  # 0: as fast as possible; N: N simulated seconds per wall second
+    execute: bool = True  # False: dry run, ideas are journaled but no order is sent
+    start_prices: dict[str, float] | None = None
+    stop_at_ny: tuple[int, int] | None = None  # (hour, minute) New York: end the session early
+    decide_once: bool = False  # the daily job: one decision at the last chain of the session
+    handle_signals: bool = True
+
+
+class _SymbolAnalytics:
+    """Engines and composer of one symbol."""
+
+    def __init__(self, symbol: str, settings: Settings, history: list[tuple[date, float]]) -> None:
+        self.hedge = HedgeEngine(symbol, settings.hedge)
+        self.liquidity = LiquidityEngine(symbol, settings.liquidity)
+        self.sentiment = SentimentEngine(symbol, settings.sentiment)
+        self.volatility = VolatilityEngine(symbol, settings.volatility, history)
+        self.composer = Composer(symbol, settings.trade_agent, settings.volatility)
+        self.pending: dict[int, set[str]] = {}
+
+
+class Daemon:
+    """One gnosisd process on the simulated market and simulated broker."""
+
+    def __init__(self, settings: Settings, options: RunOptions, calendar: TradingCalendar) -> None:
+        self.settings = settings
+        self.options = options
+        self.calendar = calendar
+        first_open = options.sessions[0].open if options.sessions else ns_to_datetime(0)
+        self.clock = SimClock(datetime_to_ns(first_open))
+        self.bus = Bus()
+        self.market = MarketState()
+        self.validator = MarketDataValidator(known_symbols=set(options.symbols))
+        self.state_store = StateStore(settings.runtime.state_dir)
+        histories: dict[str, Any] = self.state_store.load(IV_HISTORY_STATE) or {}
+        self.analytics = {
+            s: _SymbolAnalytics(s, settings, _parse_history(histories.get(s, [])))
+            for s in options.symbols
+        }
+        self.agent = TradeAgent(
+            settings.trade_agent, settings.liquidity, settings.risk.max_trade_risk_pct
+        )
+        self.positions = PositionManager()
+        self.ledger = Ledger(Decimal(str(settings.execution.initial_cash)))
+        self.broker = SimBroker(settings.execution, self.ledger)
+        self.guard = RiskGuard(
+            settings.risk,
+            live_allowed=settings.live_allowed(),
+            broker_is_live=False,
+            calendar=calendar,
+        )
+        self.journal = Journal(settings.runtime.runs_dir)
+        self.audit = audit_logger()
+        self.notifier = SystemdNotifier()
+        self.summary = RunSummary()
+        self._stop = asyncio.Event()
+        self._last_decision: dict[str, int] = {}
+        self._ideas_by_id: dict[str, TradeIdea] = {}
+        self._pending_orders: dict[str, RiskDecided] = {}
+        self._contexts: dict[str, MarketContext] = {}
+        self._settlement: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def request_stop(self, reason: str = "signal") -> None:
+        """Ask the daemon to stop (idempotent; safe from a signal handler)."""
+        if not self._stop.is_set():
+            log.info("shutdown requested", reason=reason)
+            self.summary.stopped_by_signal = reason != "end_of_data"
+            self._stop.set()
+
+    async def run(self) -> RunSummary:
+        """Run the configured sessions; return the summary. Never raises on expected failures."""
+        loop = asyncio.get_running_loop()
+        if self.options.handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop, sig.name)
+        self.summary.start_equity = self.ledger.equity()
+        subs = self._subscribe()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                consumers = [tg.create_task(consume(sub, handler)) for sub, handler in subs]
+                watchdog = tg.create_task(self._watchdog())
+                self.notifier.notify("READY=1")
+                self.notifier.notify("STATUS=trading on the simulated market")
+                try:
+                    await self._feed()
+                finally:
+                    self.notifier.notify("STOPPING=1")
+                    # Drain what is in flight under the shutdown deadline, then stop consumers.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self.bus.join(), self.settings.runtime.shutdown_timeout_seconds
+                        )
+                    for task in (*consumers, watchdog):
+                        task.cancel()
+        finally:
+            if self.options.handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+            self._flush_pending_orders()
+            self._save_state()
+            self.journal.close()
+        self._finish_summary()
+        return self.summary
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval_s()
+        if interval is None:
+            return
+        while True:
+            self.notifier.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    def _subscribe(self) -> list[tuple[Subscription, Callable[[object], Any]]]:
+        b = self.bus
+        return [
+            (b.subscribe(Topic.QUOTES, "engines.quotes"), self._on_quote),
+            (b.subscribe(Topic.TRADES, "engines.trades"), self._on_trade),
+            (b.subscribe(Topic.BARS, "engines.bars"), self._on_bar),
+            (b.subscribe(Topic.CHAINS, "broker.marks"), self._broker_on_chain),
+            (b.subscribe(Topic.CHAINS, "engines.chains"), self._on_chain),
+            (b.subscribe(Topic.CHAINS, "positions.chains"), self._positions_on_chain),
+            (b.subscribe(Topic.ENGINES, "composer"), self._on_engine),
+            (b.subscribe(Topic.CONTEXT, "agent"), self._on_context),
+            (b.subscribe(Topic.IDEAS, "journal.ideas"), self._journal_idea),
+            (b.subscribe(Topic.INTENTS, "risk.intents"), self._on_intent),
+            (b.subscribe(Topic.DECISIONS, "broker.decisions"), self._on_decision),
+            (b.subscribe(Topic.DECISIONS, "journal.decisions"), self._journal_decision),
+            (b.subscribe(Topic.ORDER_UPDATES, "journal.updates"), self._on_order_update),
+            (b.subscribe(Topic.FILLS, "journal.fills"), self._on_fill),
+            (b.subscribe(Topic.CONTROL, "control"), self._on_control),
+        ]
+
+    # ------------------------------------------------------------------ feed
+    async def _feed(self) -> None:
+        """Publish the simulated market, session by session, in lockstep with the consumers."""
+        market = SimMarket(
+            self.options.symbols,
+            seed=self.options.seed,
+            chain_refresh_minutes=self.settings.runtime.chain_refresh_minutes,
+            start_prices=self.options.start_prices,
+        )
+        speed = self.options.speed
+        for session in self.options.sessions:
+            if self._stop.is_set():
+                break
+            self.clock.advance_to(max(self.clock.now_ns(), datetime_to_ns(session.open)))
+            self.summary.sessions.append(session.day)
+            await self._publish(Topic.CONTROL, SessionStarted(self.clock.now_ns(), session.day))
+            log.info("session started", day=session.day.isoformat(), early_close=session.early_close)
+            stop_ns = self._stop_ns(session)
+            last_ts = self.clock.now_ns()
+            for ts_ns, event in self._events(market, session):
+                if self._stop.is_set() or ts_ns >= stop_ns:
+                    break
+                if speed > 0 and ts_ns > last_ts:
+                    await asyncio.sleep((ts_ns - last_ts) / 1e9 / speed)
+                last_ts = ts_ns
+                self.clock.advance_to(max(ts_ns, self.clock.now_ns()))
+                reason = self.validator.check(event, self.clock.now_ns())
+                if reason is not None:
+                    self.summary.dropped[reason] += 1
+                    log.warning("market data dropped", reason=reason, kind=type(event).__name__)
+                    continue
+                await self._publish(_topic_of(event), event)
+            if self._stop.is_set():
+                break
+            if self.options.decide_once:
+                await self._decide_all(force=True)
+            close_ns = max(self.clock.now_ns(), min(stop_ns, datetime_to_ns(session.close)))
+            self.clock.advance_to(close_ns)
+            settlement = {s: market.settlement_price(s) for s in self.options.symbols}
+            self._settlement = settlement
+            await self._publish(
+                Topic.CONTROL, SessionClosed(self.clock.now_ns(), session.day, settlement)
+            )
+        self.request_stop("end_of_data")
+
+    def _events(self, market: SimMarket, session: Session) -> Iterator[tuple[int, object]]:
+        yield from market.session_events(session)
+
+    def _stop_ns(self, session: Session) -> int:
+        if self.options.stop_at_ny is None:
+            return datetime_to_ns(session.close)
+        h, m = self.options.stop_at_ny
+        local = datetime(session.day.year, session.day.month, session.day.day, h, m, tzinfo=NEW_YORK)
+        return min(datetime_to_ns(local), datetime_to_ns(session.close))
+
+    async def _publish(self, topic: Topic, event: object) -> None:
+        await self.bus.publish(topic, event)
+        await self.bus.join()  # lockstep: the simulated market waits for the daemon
+
+    # ------------------------------------------------------------------ engines and composer
+    async def _on_quote(self, event: object) -> None:
+        assert isinstance(event, Quote)
+        self.market.set_spot(event.symbol, (event.bid + event.ask) / 2, event.ts_ns)
+        snap = self.analytics[event.symbol].liquidity.update(event)
+        if snap is not None:
+            await self.bus.publish(Topic.ENGINES, snap)
+
+    def _on_trade(self, event: object) -> None:
+        assert isinstance(event, Trade)
+        self.market.touch(event.symbol, event.ts_ns)
+
+    async def _on_bar(self, event: object) -> None:
+        assert isinstance(event, Bar)
+        self.market.touch(event.symbol, event.ts_ns)
+        a = self.analytics[event.symbol]
+        for engine in (a.liquidity, a.sentiment, a.volatility):
+            snap = engine.update(event)
+            if snap is not None:
+                await self.bus.publish(Topic.ENGINES, snap)
+
+    async def _on_chain(self, event: object) -> None:
+        assert isinstance(event, ChainSnapshot)
+        self.market.set_chain(event)
+        a = self.analytics[event.underlying]
+        a.pending[event.ts_ns] = set(ENGINE_NAMES)
+        for engine in (a.hedge, a.liquidity, a.sentiment, a.volatility):
+            snap = engine.update(event)
+            if snap is None:
+                a.pending[event.ts_ns].discard(_engine_name(engine))
+            else:
+                await self.bus.publish(Topic.ENGINES, snap)
+        if not a.pending[event.ts_ns]:
+            del a.pending[event.ts_ns]
+            await self._compose(event.underlying, event.ts_ns)
+
+    async def _on_engine(self, event: object) -> None:
+        assert isinstance(event, EngineSnapshot)
+        a = self.analytics[event.symbol]
+        a.composer.update(event)
+        waiting = a.pending.get(event.ts_ns)
+        if waiting is None:
+            return
+        waiting.discard(event.engine)
+        if not waiting:
+            del a.pending[event.ts_ns]
+            await self._compose(event.symbol, event.ts_ns)
+
+    async def _compose(self, symbol: str, ts_ns: int) -> None:
+        context = self.analytics[symbol].composer.compose(ts_ns)
+        if context is not None:
+            await self.bus.publish(Topic.CONTEXT, context)
+
+    # ------------------------------------------------------------------ agent and positions
+    async def _on_context(self, event: object) -> None:
+        assert isinstance(event, MarketContext)
+        self._contexts[event.symbol] = event
+        self.summary.contexts += 1
+        self.journal.write("context", event.symbol, event.as_of, event.model_dump(mode="json"))
+        if self.options.decide_once:
+            return
+        ts_ns = datetime_to_ns(event.as_of)
+        last = self._last_decision.get(event.symbol)
+        interval_ns = self.settings.runtime.decision_interval_minutes * 60 * 10**9
+        if last is not None and ts_ns - last < interval_ns:
+            return
+        self._last_decision[event.symbol] = ts_ns
+        await self._decide(event)
+
+    async def _decide_all(self, force: bool) -> None:
+        for symbol in self.options.symbols:
+            context = self._contexts.get(symbol)
+            if context is not None:
+                await self._decide(context)
+        await self.bus.join()
+
+    async def _decide(self, context: MarketContext) -> None:
+        chain = self.market.chain(context.symbol)
+        if chain is None:
+            return
+        ts_ns = datetime_to_ns(context.as_of)
+        ideas = self.agent.propose(context, chain, self.ledger.equity(), ts_ns)
+        limit = self.settings.trade_agent.max_ideas_per_decision
+        sent = 0
+        for idea in ideas:
+            await self.bus.publish(Topic.IDEAS, idea)
+            if not self.options.execute or sent >= limit or idea.quantity <= 0:
+                continue
+            self._ideas_by_id[idea.id] = idea
+            await self.bus.publish(Topic.INTENTS, self.agent.to_intent(idea, ts_ns))
+            sent += 1
+
+    def _journal_idea(self, event: object) -> None:
+        assert isinstance(event, TradeIdea)
+        self.summary.ideas += 1
+        payload = event.model_dump(mode="json")
+        context = self._contexts.get(event.symbol)
+        if context is not None:
+            payload["context"] = {"iv_rank": context.iv_rank, "regime": context.regime.value}
+        self.journal.write("trade", event.symbol, event.as_of, payload)
+
+    async def _positions_on_chain(self, event: object) -> None:
+        assert isinstance(event, ChainSnapshot)
+        if not self.options.execute:
+            return
+        for intent in self.positions.evaluate(self.ledger.positions(), event, event.ts_ns):
+            await self.bus.publish(Topic.INTENTS, intent)
+
+    # ------------------------------------------------------------------ risk guard
+    async def _on_intent(self, event: object) -> None:
+        assert isinstance(event, SubmitOrder)
+        self.summary.intents += 1
+        self.audit.info(
+            "order intent",
+            intent_id=event.intent_id,
+            underlying=event.underlying,
+            effect=event.effect.value,
+            strategy_type=event.strategy_type,
+            quantity=event.quantity,
+            limit_price=str(event.limit_price),
+            legs=[leg.symbol for leg in event.legs],
+            exit_reason=event.exit_reason,
+        )
+        before = self.guard.state
+        decision = self.guard.check(event, self.ledger, self.market, self.clock.now_ns())
+        self.audit.info(
+            "risk decision",
+            intent_id=event.intent_id,
+            approved=decision.approved,
+            reason=decision.reason.value,
+            detail=decision.detail,
+            max_loss=str(decision.max_loss),
+            trading_state=decision.trading_state.value,
+        )
+        if decision.approved:
+            self.summary.approved += 1
+        else:
+            self.summary.rejected[decision.reason.value] += 1
+            if event.effect is PositionEffect.CLOSE and event.position_id is not None:
+                self.positions.clear_pending(event.position_id)
+        await self.bus.publish(Topic.DECISIONS, decision)
+        if self.guard.state is not before:
+            await self.bus.publish(
+                Topic.CONTROL,
+                TradingStateChanged(self.clock.now_ns(), self.guard.state, decision.reason.value),
+            )
+
+    # ------------------------------------------------------------------ broker
+    async def _on_decision(self, event: object) -> None:
+        assert isinstance(event, RiskDecided)
+        if not event.approved:
+            return
+        intent = event.intent
+        chain = self.market.chain(intent.underlying)
+        self.audit.info("order submitted", intent_id=intent.intent_id, broker="sim")
+        if chain is None:
+            results: list[OrderUpdated | OrderFilled] = [
+                OrderUpdated(
+                    order_id=f"sim-{intent.intent_id}",
+                    intent_id=intent.intent_id,
+                    underlying=intent.underlying,
+                    ts_ns=self.clock.now_ns(),
+                    status=OrderStatus.REJECTED,
+                    message="no option chain for the underlying yet",
+                )
+            ]
+        else:
+            results = list(self.broker.submit(intent, chain, self.clock.now_ns()))
+        for result in results:
+            if isinstance(result, OrderFilled):
+                if result.effect is PositionEffect.OPEN and intent.idea_id in self._ideas_by_id:
+                    idea = self._ideas_by_id[intent.idea_id]
+                    self.ledger.set_exit_rules(result.position_id, idea.exit_rules.model_dump())
+                await self.bus.publish(Topic.FILLS, result)
+            else:
+                await self.bus.publish(Topic.ORDER_UPDATES, result)
+
+    async def _broker_on_chain(self, event: object) -> None:
+        assert isinstance(event, ChainSnapshot)
+        self.ledger.mark(event)
+        await self.bus.publish(
+            Topic.CONTROL,
+            PortfolioMarked(event.ts_ns, self.ledger.equity(), self.ledger.session_pnl()),
+        )
+
+    # ------------------------------------------------------------------ journal of orders
+    def _journal_decision(self, event: object) -> None:
+        assert isinstance(event, RiskDecided)
+        if event.approved:
+            self._pending_orders[event.intent.intent_id] = event
+            return
+        self._write_order(event, None)
+
+    def _on_order_update(self, event: object) -> None:
+        assert isinstance(event, OrderUpdated)
+        level = "info" if event.status is not OrderStatus.REJECTED else "error"
+        if event.status is OrderStatus.REJECTED:
+            self.summary.broker_rejected[event.message.split(":")[0]] += 1
+            self.audit.error(
+                "Order placement failed",
+                intent_id=event.intent_id,
+                order_id=event.order_id,
+                status=event.status.value,
+                message=event.message,
+            )
+        else:
+            getattr(self.audit, level)(
+                "broker acknowledged",
+                intent_id=event.intent_id,
+                order_id=event.order_id,
+                status=event.status.value,
+            )
+        decision = self._pending_orders.pop(event.intent_id, None)
+        if decision is not None and event.status in (
+            OrderStatus.REJECTED,
+            OrderStatus.CANCELED,
+            OrderStatus.EXPIRED,
+        ):
+            if decision.intent.position_id is not None:
+                self.positions.clear_pending(decision.intent.position_id)
+            self._write_order(decision, update_record(event))
+        elif decision is not None:
+            self._pending_orders[event.intent_id] = decision
+
+    def _on_fill(self, event: object) -> None:
+        assert isinstance(event, OrderFilled)
+        self.summary.fills += 1
+        self.audit.info(
+            "order filled",
+            intent_id=event.intent_id,
+            order_id=event.order_id,
+            effect=event.effect.value,
+            quantity=event.quantity,
+            net_price=str(event.net_price),
+            commission=str(event.commission),
+            position_id=event.position_id,
+            exit_reason=event.exit_reason,
+        )
+        gross = sum((abs(leg.price) for leg in event.legs), Decimal(0))
+        if gross > 0 and event.slippage > Decimal("0.01") * gross * event.quantity * 100:
+            log.warning(
+                "Slippage exceeds 1%", intent_id=event.intent_id, slippage=str(event.slippage)
+            )
+        if event.effect is PositionEffect.CLOSE:
+            self.summary.closes[event.exit_reason or "manual"] += 1
+            self.positions.clear_pending(event.position_id)
+        decision = self._pending_orders.pop(event.intent_id, None)
+        if decision is not None:
+            if decision.intent.strategy_type:
+                if event.effect is PositionEffect.OPEN:
+                    self.summary.strategies[decision.intent.strategy_type] += 1
+            self._write_order(decision, fill_record(event))
+
+    def _write_order(self, decision: RiskDecided, result: dict[str, Any] | None) -> None:
+        record = decision_record(decision)
+        record["broker_result"] = result
+        if result is not None and result.get("status") == OrderStatus.REJECTED.value:
+            record["error_message"] = result.get("message")
+        else:
+            record["error_message"] = None if decision.approved else decision.detail
+        self.journal.write(
+            "order", decision.intent.underlying, ns_to_datetime(decision.ts_ns), record
+        )
+
+    def _flush_pending_orders(self) -> None:
+        for decision in self._pending_orders.values():
+            self._write_order(decision, {"status": "pending", "message": "no broker answer at stop"})
+        self._pending_orders.clear()
+
+    # ------------------------------------------------------------------ control
+    async def _on_control(self, event: object) -> None:
+        if isinstance(event, SessionStarted):
+            self.ledger.start_session(event.day)
+            self.guard.start_session(event.day)
+        elif isinstance(event, PortfolioMarked):
+            before = self.guard.state
+            self.guard.on_pnl(event.session_pnl, event.ts_ns)
+            if self.guard.state is not before:
+                await self.bus.publish(
+                    Topic.CONTROL,
+                    TradingStateChanged(event.ts_ns, self.guard.state, "daily_loss_limit"),
+                )
+        elif isinstance(event, SessionClosed):
+            for fill in self.ledger.settle_expired(event.day, event.settlement):
+                self.summary.closes["expired"] += 1
+                self.audit.info("position settled at expiry", position_id=fill)
+            self.journal.flush()
+            self._save_state()
+            log.info(
+                "session closed",
+                day=event.day.isoformat(),
+                equity=str(self.ledger.equity()),
+                session_pnl=str(self.ledger.session_pnl()),
+            )
+        elif isinstance(event, TradingStateChanged):
+            log.warning("trading state changed", state=event.state.value, reason=event.reason)
+        elif isinstance(event, ShutdownRequested):
+            self.request_stop(event.reason)
+
+    # ------------------------------------------------------------------ state
+    def _save_state(self) -> None:
+        histories = {
+            s: [(d.isoformat(), v) for d, v in a.volatility.history()]
+            for s, a in self.analytics.items()
+        }
+        self.state_store.save(IV_HISTORY_STATE, histories)
+
+    def _finish_summary(self) -> None:
+        s = self.summary
+        s.end_equity = self.ledger.equity()
+        s.realized_pnl = self.ledger.realized_pnl
+        s.commissions = self.ledger.commissions
+        s.open_positions = len(self.ledger.positions())
+        s.final_state = self.guard.state.value
+        s.bus = {
+            t.value: {"published": st.published, "delivered": st.delivered, "conflated": st.conflated}
+            for t, st in self.bus.stats.items()
+        }
+        for reason, n in self.validator.counts.items():
+            s.dropped[reason] = max(s.dropped[reason], n)
+
+
+def _topic_of(event: object) -> Topic:
+    if isinstance(event, Quote):
+        return Topic.QUOTES
+    if isinstance(event, Trade):
+        return Topic.TRADES
+    if isinstance(event, Bar):
+        return Topic.BARS
+    if isinstance(event, ChainSnapshot):
+        return Topic.CHAINS
+    raise TypeError(f"the feed produced an unknown event type {type(event).__name__}")
+
+
+def _engine_name(engine: object) -> str:
+    return {
+        HedgeEngine: "hedge",
+        LiquidityEngine: "liquidity",
+        SentimentEngine: "sentiment",
+        VolatilityEngine: "volatility",
+    }[type(engine)]
+
+
+def _parse_history(raw: Any) -> list[tuple[date, float]]:
+    out: list[tuple[date, float]] = []
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                out.append((date.fromisoformat(str(item[0])), float(item[1])))
+    return out

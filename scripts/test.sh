@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Second command of the README (and CI): set up, then lint, type-check, check the import layering,
+# verify the systemd units, and run the whole pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh
+ensure_venv "[dev]"
+
+# jq: the runbook's review queries are tested as written.
+if ! command -v jq >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing jq (Debian package)"
+    apt-get update -qq >/dev/null && apt-get install -y -qq jq >/dev/null
+  else
+    echo "== jq not installed and cannot install it: the jq tests will be skipped"
+  fi
+fi
+
+echo "== ruff"
+.venv/bin/ruff check gnosisd tests bench scripts
+.venv/bin/ruff format --check gnosisd tests bench scripts
+echo "== mypy --strict gnosisd"
+.venv/bin/mypy
+echo "== import-linter"
+.venv/bin/lint-imports
+echo "== systemd units"
+bash scripts/verify_systemd.sh
+echo "== pytest"
+.venv/bin/pytest "$@"
