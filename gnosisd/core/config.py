@@ -201,7 +201,8 @@ def _allowed(loc: tuple[str, ...]) -> str:
             model = ann
     if info is None:
         return "a valid value"
-    lo = hi = None
+    lo: Any = None
+    hi: Any = None
     lo_incl = hi_incl = True
     for meta in info.metadata:
         if isinstance(meta, Ge):
