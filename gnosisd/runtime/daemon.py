@@ -383,11 +383,19 @@ class Daemon:
     def _journal_idea(self, event: object) -> None:
         assert isinstance(event, TradeIdea)
         self.summary.ideas += 1
-        payload = event.model_dump(mode="json")
         context = self._contexts.get(event.symbol)
+        extra = None
         if context is not None:
-            payload["context"] = {"iv_rank": context.iv_rank, "regime": context.regime.value}
-        self.journal.write("trade", event.symbol, event.as_of, payload)
+            # Top-level context summary: the runbook's `.context.iv_rank` query reads trade lines.
+            extra = {
+                "context": {
+                    "iv_rank": context.iv_rank,
+                    "regime": context.regime.value,
+                    "direction": context.direction.value,
+                    "confidence": context.confidence,
+                }
+            }
+        self.journal.write("trade", event.symbol, event.as_of, event.model_dump(mode="json"), extra)
 
     async def _positions_on_chain(self, event: object) -> None:
         assert isinstance(event, ChainSnapshot)

@@ -1,0 +1,148 @@
+"""Position manager (synchronous core): mark open positions from the chain and emit closing orders.
+
+A position is closed when its exit rules (ExitRules fields in Position.exit_rules) say so,
+checked in order: profit target, stop loss, time exit (days to the front expiry), max days held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+
+from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
+from gnosisd.bus.records import ExitRules
+from gnosisd.core.clock import NEW_YORK, ns_to_datetime
+from gnosisd.core.enums import OptionType, PositionEffect, Side
+from gnosisd.core.money import CENT, CONTRACT_MULTIPLIER, to_price
+from gnosisd.core.views import Position
+
+_MULT = Decimal(CONTRACT_MULTIPLIER)
+
+
+class ExitReason(StrEnum):
+    PROFIT_TARGET = "profit_target"
+    STOP_LOSS = "stop_loss"
+    TIME_EXIT = "time_exit"
+    MAX_DAYS_HELD = "max_days_held"
+
+
+def _ny_date(ns: int) -> date:
+    return ns_to_datetime(ns).astimezone(NEW_YORK).date()
+
+
+def mark_position(position: Position, chain: ChainSnapshot) -> Decimal | None:
+    """Per-share value of one unit, Σ ratio × leg mid (long structures positive); None if a leg
+    is not quoted in the chain."""
+    total = Decimal(0)
+    mids = chain.mid
+    for leg in position.legs:
+        try:
+            row = chain.row(leg.symbol)
+        except KeyError:
+            return None
+        total += leg.ratio * to_price(float(mids[row]), 4)
+    return total
+
+
+def exit_reason(
+    position: Position, mark: Decimal, rules: ExitRules, today: date
+) -> ExitReason | None:
+    """Why `position` should be closed at per-share mark `mark` on New York date `today`, if at all.
+
+    Profit target: P&L per share >= profit_target_pct × max profit per share (for an unbounded max
+    profit: × |entry net price|). Stop: loss per share >= stop_loss_pct × |max loss per share|.
+    """
+    units = _MULT * position.quantity
+    pnl = mark - position.entry_net_price
+    if position.max_profit is not None:
+        profit_base = position.max_profit / units
+    else:
+        profit_base = abs(position.entry_net_price)
+    target = Decimal(repr(rules.profit_target_pct)) * profit_base
+    if profit_base > 0 and pnl >= target:
+        return ExitReason.PROFIT_TARGET
+    loss_base = abs(position.max_loss) / units
+    stop = Decimal(repr(rules.stop_loss_pct)) * loss_base
+    if loss_base > 0 and -pnl >= stop:
+        return ExitReason.STOP_LOSS
+    front = min(leg.expiry for leg in position.legs)
+    if (front - today).days <= rules.time_exit_dte:
+        return ExitReason.TIME_EXIT
+    if (today - _ny_date(position.opened_ns)).days >= rules.max_days_held:
+        return ExitReason.MAX_DAYS_HELD
+    return None
+
+
+def closing_order(position: Position, mark: Decimal, reason: ExitReason, ts_ns: int) -> SubmitOrder:
+    """One multi-leg order reversing every leg of `position` at the rounded current mark.
+
+    limit_price keeps the position's sign convention (entry_net_price, long structures positive):
+    it is the per-share value we close at, so realised P&L per share is limit - entry.
+    """
+    legs = tuple(
+        OrderLeg(
+            symbol=leg.symbol,
+            side=Side.SELL if leg.ratio > 0 else Side.BUY,
+            ratio=abs(leg.ratio),
+            option_type=OptionType.CALL if leg.is_call else OptionType.PUT,
+            strike=leg.strike,
+            expiry=leg.expiry,
+        )
+        for leg in position.legs
+    )
+    return SubmitOrder(
+        intent_id=f"close-{position.position_id}-{ts_ns}",
+        underlying=position.underlying,
+        ts_ns=ts_ns,
+        effect=PositionEffect.CLOSE,
+        legs=legs,
+        quantity=position.quantity,
+        limit_price=mark.quantize(CENT, rounding=ROUND_HALF_EVEN),
+        position_id=position.position_id,
+        exit_reason=reason.value,
+        strategy_type=position.strategy_type,
+    )
+
+
+class PositionManager:
+    """Evaluate open positions against their exit rules; at most one pending close per position."""
+
+    def __init__(self) -> None:
+        self._pending: set[str] = set()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """Position ids with a close order sent and not yet answered by the broker."""
+        return frozenset(self._pending)
+
+    def clear_pending(self, position_id: str) -> None:
+        """Forget a pending close (the broker filled, rejected or cancelled it)."""
+        self._pending.discard(position_id)
+
+    def evaluate(
+        self, positions: Iterable[Position], chain: ChainSnapshot, ts_ns: int
+    ) -> list[SubmitOrder]:
+        """Closing orders for the positions on `chain.underlying` whose exit rules fire now.
+
+        Positions with a pending close, on another underlying, or with a leg missing from the
+        chain are skipped this time.
+        """
+        today = _ny_date(ts_ns)
+        orders: list[SubmitOrder] = []
+        for position in positions:
+            if position.underlying != chain.underlying or position.quantity <= 0:
+                continue
+            if position.position_id in self._pending or not position.legs:
+                continue
+            mark = mark_position(position, chain)
+            if mark is None:
+                continue
+            rules = ExitRules.model_validate(position.exit_rules)
+            reason = exit_reason(position, mark, rules, today)
+            if reason is None:
+                continue
+            orders.append(closing_order(position, mark, reason, ts_ns))
+            self._pending.add(position.position_id)
+        return orders

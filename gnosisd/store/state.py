@@ -1,0 +1,95 @@
+"""Small JSON state documents (IV history, ledger snapshots) saved atomically for restarts.
+
+Write to a temp file in the same directory, fsync, os.replace, fsync the directory: a crash leaves
+either the old document or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from gnosisd.store.journal import journal_default
+
+
+def state_default(obj: Any) -> Any:
+    """orjson fallback: Decimal → str so money round-trips exactly (load gives str: Decimal(s))."""
+    if isinstance(obj, Decimal):
+        return str(obj)
+    return journal_default(obj)
+
+
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+
+
+class StateStore:
+    """Named JSON documents under `state_dir` (`{name}.json`); Decimals are stored as strings."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def path(self, name: str) -> Path:
+        if not _NAME_RE.fullmatch(name) or name.endswith(".tmp"):
+            raise ValueError(f"state name must be letters, digits, '_', '-' or '.', got {name!r}")
+        return self.state_dir / f"{name}.json"
+
+    def save(self, name: str, data: Mapping[str, Any]) -> Path:
+        """Replace document `name` with `data` atomically; return its path."""
+        target = self.path(name)
+        # Serialise first: an unserialisable document must not touch the disk at all.
+        body = orjson.dumps(
+            data,
+            default=state_default,
+            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2,
+        )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.state_dir, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        _fsync_dir(self.state_dir)
+        return target
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """The saved document, or None if it was never saved."""
+        try:
+            raw = self.path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+        obj = orjson.loads(raw)
+        if not isinstance(obj, dict):
+            raise ValueError(f"{self.path(name)}: expected a JSON object, got {type(obj).__name__}")
+        return obj
+
+    def delete(self, name: str) -> bool:
+        """Remove document `name`; True if it existed."""
+        try:
+            self.path(name).unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(self.state_dir)
+        return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Make the rename itself durable (POSIX: the directory entry lives in the directory).
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
