@@ -7,7 +7,6 @@ Exit codes: 0 success, 2 invalid configuration or usage, 3 a `paper` run whose c
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -31,7 +30,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="configuration file (default: config/config.yaml if present, else built-in defaults)",
     )
-    p.add_argument("--env-file", type=Path, default=Path(".env"), help="git-ignored env file with keys")
+    p.add_argument(
+        "--env-file", type=Path, default=Path(".env"), help="git-ignored env file with keys"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,12 +44,22 @@ def _parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--feed", choices=["sim", "alpaca", "replay"], default="sim")
     run.add_argument("--broker", choices=["sim", "alpaca"], default=None)
-    run.add_argument("--symbols", default=None, help="comma-separated underlyings (default: config)")
-    run.add_argument("--speed", type=float, default=0.0,
-                     help="simulated seconds per wall second; 0 = as fast as possible (default)")
+    run.add_argument(
+        "--symbols", default=None, help="comma-separated underlyings (default: config)"
+    )
+    run.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="simulated seconds per wall second; 0 = as fast as possible (default)",
+    )
     run.add_argument("--sessions", type=int, default=1, help="number of trading sessions to run")
-    run.add_argument("--start-date", type=date.fromisoformat, default=None,
-                     help="first session (YYYY-MM-DD); default: the latest XNYS session to date")
+    run.add_argument(
+        "--start-date",
+        type=date.fromisoformat,
+        default=None,
+        help="first session (YYYY-MM-DD); default: the latest XNYS session to date",
+    )
     run.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
     run.add_argument("--capital", type=float, default=None, help="initial cash (overrides config)")
     run.add_argument("--output-dir", type=Path, default=None, help="journal directory (runs/)")
@@ -62,8 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     paper.add_argument("--output-dir", type=Path, default=None)
     paper.add_argument("--symbol", default="SPY")
     paper.add_argument("--seed", type=int, default=7)
-    paper.add_argument("--date", type=date.fromisoformat, default=None,
-                       help="session date (default: the latest XNYS session to date)")
+    paper.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        default=None,
+        help="session date (default: the latest XNYS session to date)",
+    )
 
     cfg = sub.add_parser("config", help="configuration commands")
     _common(cfg)

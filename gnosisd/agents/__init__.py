@@ -1,1 +1,1 @@
-"""Composer, trade agent (strategies, selection, risk profile, sizing), exit rules, position manager."""
+"""Composer, trade agent (strategies, selection, sizing), exit rules, position manager."""

@@ -1,4 +1,4 @@
-"""Exit rules by strategy family and confidence (the runbook's review expectations, made consistent).
+"""Exit rules by strategy family and confidence (the runbook's review expectations, consistent).
 
 stop_loss_pct is the fraction of max loss at which a position is closed. Higher confidence widens
 the stop (a *larger* stop_loss_pct); the runbook's parenthetical "smaller stop_loss_pct" contradicts

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
+from gnosisd.agents.pricing import leg_limit_price
 from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
 from gnosisd.bus.records import ExitRules
 from gnosisd.core.clock import NEW_YORK, ns_to_datetime
 from gnosisd.core.enums import OptionType, PositionEffect, Side
-from gnosisd.core.money import CENT, CONTRACT_MULTIPLIER, to_price
+from gnosisd.core.money import CONTRACT_MULTIPLIER, to_price
 from gnosisd.core.views import Position
 
 _MULT = Decimal(CONTRACT_MULTIPLIER)
@@ -75,31 +76,47 @@ def exit_reason(
     return None
 
 
-def closing_order(position: Position, mark: Decimal, reason: ExitReason, ts_ns: int) -> SubmitOrder:
-    """One multi-leg order reversing every leg of `position` at the rounded current mark.
+def closing_order(
+    position: Position,
+    chain: ChainSnapshot,
+    reason: ExitReason,
+    ts_ns: int,
+    slippage_pct: Decimal = Decimal(0),
+) -> SubmitOrder:
+    """One multi-leg order reversing every leg of `position`, limit from the legs' quotes.
 
-    limit_price keeps the position's sign convention (entry_net_price, long structures positive):
-    it is the per-share value we close at, so realised P&L per share is limit - entry.
+    The limit follows SubmitOrder's convention for the legs as sent (positive = debit paid,
+    negative = credit received): closing a long call is a credit, limit = -(its bid-side price).
+    Each leg is priced at its mid moved against us by `slippage_pct` (agents/pricing.py), so a
+    closing order is marketable at the simulated broker's fill.
     """
-    legs = tuple(
-        OrderLeg(
-            symbol=leg.symbol,
-            side=Side.SELL if leg.ratio > 0 else Side.BUY,
-            ratio=abs(leg.ratio),
-            option_type=OptionType.CALL if leg.is_call else OptionType.PUT,
-            strike=leg.strike,
-            expiry=leg.expiry,
+    mids = chain.mid
+    legs: list[OrderLeg] = []
+    limit = Decimal(0)
+    for leg in position.legs:
+        buying = leg.ratio < 0  # closing a short leg buys it back
+        price = leg_limit_price(
+            to_price(float(mids[chain.row(leg.symbol)]), 4), buying, slippage_pct
         )
-        for leg in position.legs
-    )
+        limit += (price if buying else -price) * abs(leg.ratio)
+        legs.append(
+            OrderLeg(
+                symbol=leg.symbol,
+                side=Side.BUY if buying else Side.SELL,
+                ratio=abs(leg.ratio),
+                option_type=OptionType.CALL if leg.is_call else OptionType.PUT,
+                strike=leg.strike,
+                expiry=leg.expiry,
+            )
+        )
     return SubmitOrder(
         intent_id=f"close-{position.position_id}-{ts_ns}",
         underlying=position.underlying,
         ts_ns=ts_ns,
         effect=PositionEffect.CLOSE,
-        legs=legs,
+        legs=tuple(legs),
         quantity=position.quantity,
-        limit_price=mark.quantize(CENT, rounding=ROUND_HALF_EVEN),
+        limit_price=limit,
         position_id=position.position_id,
         exit_reason=reason.value,
         strategy_type=position.strategy_type,
@@ -109,8 +126,9 @@ def closing_order(position: Position, mark: Decimal, reason: ExitReason, ts_ns: 
 class PositionManager:
     """Evaluate open positions against their exit rules; at most one pending close per position."""
 
-    def __init__(self) -> None:
+    def __init__(self, slippage_pct: float = 0.0) -> None:
         self._pending: set[str] = set()
+        self.slippage_pct = Decimal(repr(slippage_pct))
 
     @property
     def pending(self) -> frozenset[str]:
@@ -143,6 +161,6 @@ class PositionManager:
             reason = exit_reason(position, mark, rules, today)
             if reason is None:
                 continue
-            orders.append(closing_order(position, mark, reason, ts_ns))
+            orders.append(closing_order(position, chain, reason, ts_ns, self.slippage_pct))
             self._pending.add(position.position_id)
         return orders

@@ -10,10 +10,11 @@ Routing (context -> candidate strategies); below `min_confidence` there are no i
 | neutral   | iv_rank < 0.30 (premium cheap)               | straddle, strangle                 |
 | neutral   | iv_rank >= 0.30 or unknown (premium rich)    | iron condor                        |
 
-Pricing: each leg's per-share price is its quote mid; the net price is Σ ratio × mid rounded *up*
-to the cent (a marketable-side limit, and the exact figure the risk guard will recompute from the
-order's legs and limit). Max profit / loss and breakevens come from quant.payoff.risk_profile at
-that net; only defined-risk structures (max_loss not None, < 0) become ideas.
+Pricing (agents/pricing.py): each leg's per-share price is its quote mid moved against us by
+execution.slippage_pct, to the cent (buys up, sells down); the net price Σ ratio × leg price is the
+order's limit and the exact figure the risk guard recomputes from the order's legs and limit.
+Max profit / loss and breakevens come from quant.payoff.risk_profile at that net; only
+defined-risk structures (max_loss not None, < 0) become ideas.
 
 Sizing: the largest whole number of contracts with |max_loss| × 100 × qty <= max_trade_risk_pct ×
 equity (commissions are not included). An idea that cannot afford one contract is omitted (its
@@ -36,9 +37,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from gnosisd.agents.exits import exit_rules_for_strategy
+from gnosisd.agents.pricing import leg_limit_price
 from gnosisd.agents.strategies import BUILDERS, LegPicker, Structure, choose_expiry
 from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
 from gnosisd.bus.records import LegRecord, MarketContext, TradeIdea
@@ -118,10 +120,15 @@ class TradeAgent:
     """Turn a MarketContext and the live chain into ranked TradeIdeas, and ideas into intents."""
 
     def __init__(
-        self, cfg: TradeAgentConfig, liq: LiquidityConfig, max_trade_risk_pct: float
+        self,
+        cfg: TradeAgentConfig,
+        liq: LiquidityConfig,
+        max_trade_risk_pct: float,
+        slippage_pct: float = 0.0,
     ) -> None:
         self.cfg = cfg
         self.liq = liq
+        self.slippage_pct = Decimal(repr(slippage_pct))
         self.max_trade_risk_pct = Decimal(repr(max_trade_risk_pct))
         self.last_rejections: list[tuple[StrategyType, str]] = []
 
@@ -173,11 +180,9 @@ class TradeAgent:
         for row, ratio in structure.legs:
             contract = parse_occ(chain.symbols[row])
             legs.append(PayoffLeg(bool(chain.is_call[row]), contract.strike, ratio))
-            leg_mids.append(to_price(float(mids[row]), 4))
-        raw_net = sum(
-            (r * m for (_, r), m in zip(structure.legs, leg_mids, strict=True)), Decimal(0)
-        )
-        net = raw_net.quantize(CENT, rounding=ROUND_CEILING)
+            mid = to_price(float(mids[row]), 4)
+            leg_mids.append(leg_limit_price(mid, ratio > 0, self.slippage_pct))
+        net = sum((r * m for (_, r), m in zip(structure.legs, leg_mids, strict=True)), Decimal(0))
         is_credit = strategy in _CREDIT_STRATEGIES
         if (is_credit and net >= 0) or (not is_credit and net <= 0):
             return f"net price {net} has the wrong sign for a {strategy.value}"

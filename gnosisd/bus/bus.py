@@ -34,7 +34,9 @@ class Subscription:
 
     def __init__(self, topic: Topic, name: str, maxsize: int, stats: TopicStats) -> None:
         if maxsize < 1:
-            raise ValueError(f"subscription {name!r} on {topic}: maxsize must be >= 1, got {maxsize}")
+            raise ValueError(
+                f"subscription {name!r} on {topic}: maxsize must be >= 1, got {maxsize}"
+            )
         self.topic = topic
         self.name = name
         self.maxsize = maxsize

@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gnosisd.core.enums import (
-    OrderStatus,
     OptionType,
+    OrderStatus,
     PositionEffect,
     RiskReason,
     Side,
@@ -101,14 +101,25 @@ class ChainSnapshot:
     volume: IntArray
     american: bool = True  # listed equity/ETF options are American exercise
     # symbol -> row cache for row(); a slot is needed because the class is slotted
-    _index_cache: dict[str, int] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
+    _index_cache: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.symbols)
-        for name in ("is_call", "strike", "expiry_idx", "t_years", "bid", "ask", "iv", "delta",
-                     "gamma", "vega", "theta", "open_interest", "volume"):
+        for name in (
+            "is_call",
+            "strike",
+            "expiry_idx",
+            "t_years",
+            "bid",
+            "ask",
+            "iv",
+            "delta",
+            "gamma",
+            "vega",
+            "theta",
+            "open_interest",
+            "volume",
+        ):
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise ValueError(f"ChainSnapshot.{name} has shape {arr.shape}, expected ({n},)")
@@ -129,7 +140,7 @@ class ChainSnapshot:
         return idx
 
     def _index(self) -> dict[str, int]:
-        cached: dict[str, int] | None = getattr(self, "_index_cache", None)  # noqa: B009
+        cached: dict[str, int] | None = getattr(self, "_index_cache", None)
         if cached is None:
             cached = {s: i for i, s in enumerate(self.symbols)}
             object.__setattr__(self, "_index_cache", cached)

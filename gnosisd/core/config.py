@@ -175,7 +175,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, got {type(data).__name__}"
+        )
     alpaca = data.get("alpaca")
     if isinstance(alpaca, dict):
         for key in ("api_key", "secret_key"):
@@ -217,8 +219,10 @@ def _allowed(loc: tuple[str, ...]) -> str:
     if "Literal" in ann_text:
         return "one of " + ann_text.split("Literal[", 1)[1].rstrip("]")
     if lo is not None and hi is not None:
-        return (f"between {lo} ({'inclusive' if lo_incl else 'exclusive'}) and {hi} "
-                f"({'inclusive' if hi_incl else 'exclusive'})")
+        return (
+            f"between {lo} ({'inclusive' if lo_incl else 'exclusive'}) and {hi} "
+            f"({'inclusive' if hi_incl else 'exclusive'})"
+        )
     if lo is not None:
         return f"{'>=' if lo_incl else '>'} {lo}"
     if hi is not None:

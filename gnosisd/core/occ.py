@@ -43,7 +43,9 @@ def parse_occ(symbol: str) -> OptionContract:
     """Parse an OCC symbol into its contract; raise InvalidSymbolError if malformed."""
     m = _OCC.match(symbol)
     if m is None:
-        raise InvalidSymbolError(f"{symbol!r} is not an OCC option symbol (ROOT YYMMDD C|P STRIKE*1000)")
+        raise InvalidSymbolError(
+            f"{symbol!r} is not an OCC option symbol (ROOT YYMMDD C|P STRIKE*1000)"
+        )
     root, yy, mm, dd, cp, strike = m.groups()
     try:
         expiry = date(2000 + int(yy), int(mm), int(dd))

@@ -70,7 +70,9 @@ def risk_profile(legs: Sequence[PayoffLeg], net_price: Decimal) -> RiskProfile:
         max_loss = min(max_loss, ZERO)
 
     breakevens: list[Decimal] = []
-    for (s0, v0), (s1, v1) in zip(zip(kinks, values, strict=True), zip(kinks[1:], values[1:], strict=True), strict=False):
+    for (s0, v0), (s1, v1) in zip(
+        zip(kinks, values, strict=True), zip(kinks[1:], values[1:], strict=True), strict=False
+    ):
         if v0 == 0 and (not breakevens or breakevens[-1] != s0) and s0 > 0:
             breakevens.append(s0)
         if (v0 < 0 < v1) or (v1 < 0 < v0):

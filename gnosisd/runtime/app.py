@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 import structlog
 
 from gnosisd.core.calendar import Session, TradingCalendar
+from gnosisd.core.clock import SimClock
 from gnosisd.core.config import Settings
-from gnosisd.runtime.daemon import Daemon, RunOptions, RunSummary
+from gnosisd.runtime.daemon import Daemon, RunOptions, RunSummary, sim_clock_for
 from gnosisd.runtime.logging import configure_logging, register_secrets, shutdown_logging
 
 T = TypeVar("T")
@@ -28,8 +29,8 @@ def run_event_loop(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-def _setup(settings: Settings, daemon: Daemon) -> None:
-    configure_logging(settings.runtime.log_level, settings.runtime.logs_dir, daemon.clock)
+def _setup(settings: Settings, clock: SimClock) -> None:
+    configure_logging(settings.runtime.log_level, settings.runtime.logs_dir, clock)
     secrets = [
         s.get_secret_value()
         for s in (settings.alpaca.api_key, settings.alpaca.secret_key)
@@ -44,8 +45,10 @@ def _run(
     options: RunOptions,
     on_done: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
-    daemon = Daemon(settings, options, calendar)
-    _setup(settings, daemon)
+    # Logging first: loggers bound while constructing the daemon must see the configuration.
+    clock = sim_clock_for(options)
+    _setup(settings, clock)
+    daemon = Daemon(settings, options, calendar, clock)
     try:
         log.info(
             "gnosisd starting",
@@ -127,8 +130,11 @@ def format_summary(s: RunSummary, settings: Settings) -> str:
         f"  sessions        {days}",
         f"  contexts        {s.contexts}",
         f"  ideas           {s.ideas}"
-        + (f"  ({', '.join(f'{k} {v}' for k, v in sorted(s.strategies.items()))} opened)"
-           if s.strategies else ""),
+        + (
+            f"  ({', '.join(f'{k} {v}' for k, v in sorted(s.strategies.items()))} opened)"
+            if s.strategies
+            else ""
+        ),
         f"  orders          {s.intents} intents: {s.approved} approved, "
         f"{sum(s.rejected.values())} rejected by the risk guard",
     ]
@@ -138,18 +144,23 @@ def format_summary(s: RunSummary, settings: Settings) -> str:
         lines.append(f"    broker reject {reason}: {n}")
     lines += [
         f"  fills           {s.fills}"
-        + (f"  (closes: {', '.join(f'{k} {v}' for k, v in sorted(s.closes.items()))})"
-           if s.closes else ""),
+        + (
+            f"  (closes: {', '.join(f'{k} {v}' for k, v in sorted(s.closes.items()))})"
+            if s.closes
+            else ""
+        ),
         f"  P&L             {pnl:+,.2f} USD (realised {s.realized_pnl:+,.2f}, "
         f"commissions {s.commissions:,.2f})",
         f"  equity          {s.start_equity:,.2f} -> {s.end_equity:,.2f} USD",
         f"  open positions  {s.open_positions}",
-        f"  final state     {s.final_state}" + ("  (stopped by signal)" if s.stopped_by_signal else ""),
+        f"  final state     {s.final_state}"
+        + ("  (stopped by signal)" if s.stopped_by_signal else ""),
     ]
     if s.dropped:
         lines.append(
             "  dropped data    " + ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items()))
         )
-    lines.append(f"  journal         {settings.runtime.runs_dir}/  logs {settings.runtime.logs_dir}/")
+    lines.append(
+        f"  journal         {settings.runtime.runs_dir}/  logs {settings.runtime.logs_dir}/"
+    )
     return "\n".join(lines) + "\n"
-

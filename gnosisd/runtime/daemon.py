@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -120,12 +121,17 @@ class _SymbolAnalytics:
 class Daemon:
     """One gnosisd process on the simulated market and simulated broker."""
 
-    def __init__(self, settings: Settings, options: RunOptions, calendar: TradingCalendar) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: RunOptions,
+        calendar: TradingCalendar,
+        clock: SimClock | None = None,
+    ) -> None:
         self.settings = settings
         self.options = options
         self.calendar = calendar
-        first_open = options.sessions[0].open if options.sessions else ns_to_datetime(0)
-        self.clock = SimClock(datetime_to_ns(first_open))
+        self.clock = clock or sim_clock_for(options)
         self.bus = Bus()
         self.market = MarketState()
         self.validator = MarketDataValidator(known_symbols=set(options.symbols))
@@ -135,17 +141,15 @@ class Daemon:
             s: _SymbolAnalytics(s, settings, _parse_history(histories.get(s, [])))
             for s in options.symbols
         }
+        slippage = settings.execution.slippage_pct
         self.agent = TradeAgent(
-            settings.trade_agent, settings.liquidity, settings.risk.max_trade_risk_pct
+            settings.trade_agent, settings.liquidity, settings.risk.max_trade_risk_pct, slippage
         )
-        self.positions = PositionManager()
+        self.positions = PositionManager(slippage)
         self.ledger = Ledger(Decimal(str(settings.execution.initial_cash)))
         self.broker = SimBroker(settings.execution, self.ledger)
-        self.guard = RiskGuard(
-            settings.risk,
-            live_allowed=settings.live_allowed(),
-            broker_is_live=False,
-            calendar=calendar,
+        self.guard = RiskGuard.from_settings(
+            settings, calendar, broker_is_live=False, env=os.environ
         )
         self.journal = Journal(settings.runtime.runs_dir)
         self.audit = audit_logger()
@@ -237,6 +241,7 @@ class Daemon:
             seed=self.options.seed,
             chain_refresh_minutes=self.settings.runtime.chain_refresh_minutes,
             start_prices=self.options.start_prices,
+            calendar=self.calendar,
         )
         speed = self.options.speed
         for session in self.options.sessions:
@@ -245,7 +250,9 @@ class Daemon:
             self.clock.advance_to(max(self.clock.now_ns(), datetime_to_ns(session.open)))
             self.summary.sessions.append(session.day)
             await self._publish(Topic.CONTROL, SessionStarted(self.clock.now_ns(), session.day))
-            log.info("session started", day=session.day.isoformat(), early_close=session.early_close)
+            log.info(
+                "session started", day=session.day.isoformat(), early_close=session.early_close
+            )
             stop_ns = self._stop_ns(session)
             last_ts = self.clock.now_ns()
             for ts_ns, event in self._events(market, session):
@@ -281,7 +288,9 @@ class Daemon:
         if self.options.stop_at_ny is None:
             return datetime_to_ns(session.close)
         h, m = self.options.stop_at_ny
-        local = datetime(session.day.year, session.day.month, session.day.day, h, m, tzinfo=NEW_YORK)
+        local = datetime(
+            session.day.year, session.day.month, session.day.day, h, m, tzinfo=NEW_YORK
+        )
         return min(datetime_to_ns(local), datetime_to_ns(session.close))
 
     async def _publish(self, topic: Topic, event: object) -> None:
@@ -419,7 +428,6 @@ class Daemon:
             legs=[leg.symbol for leg in event.legs],
             exit_reason=event.exit_reason,
         )
-        before = self.guard.state
         decision = self.guard.check(event, self.ledger, self.market, self.clock.now_ns())
         self.audit.info(
             "risk decision",
@@ -437,11 +445,7 @@ class Daemon:
             if event.effect is PositionEffect.CLOSE and event.position_id is not None:
                 self.positions.clear_pending(event.position_id)
         await self.bus.publish(Topic.DECISIONS, decision)
-        if self.guard.state is not before:
-            await self.bus.publish(
-                Topic.CONTROL,
-                TradingStateChanged(self.clock.now_ns(), self.guard.state, decision.reason.value),
-            )
+        await self._publish_state_changes()
 
     # ------------------------------------------------------------------ broker
     async def _on_decision(self, event: object) -> None:
@@ -544,9 +548,8 @@ class Daemon:
             self.positions.clear_pending(event.position_id)
         decision = self._pending_orders.pop(event.intent_id, None)
         if decision is not None:
-            if decision.intent.strategy_type:
-                if event.effect is PositionEffect.OPEN:
-                    self.summary.strategies[decision.intent.strategy_type] += 1
+            if decision.intent.strategy_type and event.effect is PositionEffect.OPEN:
+                self.summary.strategies[decision.intent.strategy_type] += 1
             self._write_order(decision, fill_record(event))
 
     def _write_order(self, decision: RiskDecided, result: dict[str, Any] | None) -> None:
@@ -562,26 +565,32 @@ class Daemon:
 
     def _flush_pending_orders(self) -> None:
         for decision in self._pending_orders.values():
-            self._write_order(decision, {"status": "pending", "message": "no broker answer at stop"})
+            self._write_order(
+                decision, {"status": "pending", "message": "no broker answer at stop"}
+            )
         self._pending_orders.clear()
 
     # ------------------------------------------------------------------ control
     async def _on_control(self, event: object) -> None:
         if isinstance(event, SessionStarted):
+            # The ledger snapshots equity for the session's P&L before any check of the new day.
             self.ledger.start_session(event.day)
-            self.guard.start_session(event.day)
         elif isinstance(event, PortfolioMarked):
-            before = self.guard.state
             self.guard.on_pnl(event.session_pnl, event.ts_ns)
-            if self.guard.state is not before:
-                await self.bus.publish(
-                    Topic.CONTROL,
-                    TradingStateChanged(event.ts_ns, self.guard.state, "daily_loss_limit"),
-                )
+            await self._publish_state_changes()
         elif isinstance(event, SessionClosed):
-            for fill in self.ledger.settle_expired(event.day, event.settlement):
-                self.summary.closes["expired"] += 1
-                self.audit.info("position settled at expiry", position_id=fill)
+            for settled in self.ledger.settle_expired(event.day, event.settlement):
+                if settled.closed:
+                    self.summary.closes["expired"] += 1
+                self.audit.info(
+                    "position settled at expiry",
+                    position_id=settled.position_id,
+                    symbols=list(settled.symbols),
+                    settlement_price=str(settled.settlement_price),
+                    cash_flow=str(settled.cash_flow),
+                    realized_pnl=str(settled.realized_pnl),
+                    closed=settled.closed,
+                )
             self.journal.flush()
             self._save_state()
             log.info(
@@ -595,6 +604,10 @@ class Daemon:
         elif isinstance(event, ShutdownRequested):
             self.request_stop(event.reason)
 
+    async def _publish_state_changes(self) -> None:
+        for change in self.guard.pop_state_changes():
+            await self.bus.publish(Topic.CONTROL, change)
+
     # ------------------------------------------------------------------ state
     def _save_state(self) -> None:
         histories = {
@@ -606,16 +619,26 @@ class Daemon:
     def _finish_summary(self) -> None:
         s = self.summary
         s.end_equity = self.ledger.equity()
-        s.realized_pnl = self.ledger.realized_pnl
-        s.commissions = self.ledger.commissions
+        s.realized_pnl = self.ledger.realized_pnl()
+        s.commissions = self.ledger.commissions_paid()
         s.open_positions = len(self.ledger.positions())
         s.final_state = self.guard.state.value
         s.bus = {
-            t.value: {"published": st.published, "delivered": st.delivered, "conflated": st.conflated}
+            t.value: {
+                "published": st.published,
+                "delivered": st.delivered,
+                "conflated": st.conflated,
+            }
             for t, st in self.bus.stats.items()
         }
         for reason, n in self.validator.counts.items():
             s.dropped[reason] = max(s.dropped[reason], n)
+
+
+def sim_clock_for(options: RunOptions) -> SimClock:
+    """The simulated clock of a run, at the first session's open."""
+    first_open = options.sessions[0].open if options.sessions else ns_to_datetime(0)
+    return SimClock(datetime_to_ns(first_open))
 
 
 def _topic_of(event: object) -> Topic:

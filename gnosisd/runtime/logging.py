@@ -187,6 +187,15 @@ class _PipelineFilter(logging.Filter):
         return record.levelno >= self._level or _is_audit(record)
 
 
+class _LevelFilter(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self._level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self._level
+
+
 class _AuditFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return _is_audit(record)
@@ -296,9 +305,16 @@ def _parse_level(level: str) -> int:
 
 
 def configure_logging(
-    level: str, logs_dir: Path, clock: Clock, console: bool | None = None
+    level: str,
+    logs_dir: Path,
+    clock: Clock,
+    console: bool | None = None,
+    console_level: str = "WARNING",
 ) -> LogFiles:
     """Route structlog and stdlib logging to the daily JSON files (and stderr when a TTY).
+
+    The console shows what is at or above both `level` and `console_level` (default WARNING: the
+    run summary is the terminal's main output; the files hold everything, audit events included).
 
     Calling it again replaces the previous set-up. Values of ALPACA_API_KEY / ALPACA_SECRET_KEY in
     the environment are registered as secrets; call register_secrets() for any other.
@@ -353,7 +369,7 @@ def configure_logging(
 
     if console if console is not None else sys.stderr.isatty():
         stream = logging.StreamHandler(sys.stderr)
-        stream.addFilter(_PipelineFilter(numeric))
+        stream.addFilter(_LevelFilter(max(numeric, _parse_level(console_level))))
         stream.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 foreign_pre_chain=shared,

@@ -54,7 +54,12 @@ def fill_record(fill: OrderFilled) -> dict[str, Any]:
         "slippage": float(fill.slippage),
         "position_id": fill.position_id,
         "legs": [
-            {"symbol": f.symbol, "side": f.side.value, "quantity": f.quantity, "price": float(f.price)}
+            {
+                "symbol": f.symbol,
+                "side": f.side.value,
+                "quantity": f.quantity,
+                "price": float(f.price),
+            }
             for f in fill.legs
         ],
     }

@@ -78,7 +78,7 @@ def grid_min_payoff(idea: TradeIdea) -> float:
 
 
 # ------------------------------------------------------------------ legs and risk
-def test_every_leg_is_a_listed_contract_priced_at_its_mid() -> None:
+def test_every_leg_is_a_listed_contract_priced_at_its_mid_rounded_against_us() -> None:
     chain = make_chain()
     ideas = all_ideas(chain)
     assert {i.strategy_type for i in ideas} == set(
@@ -96,18 +96,37 @@ def test_every_leg_is_a_listed_contract_priced_at_its_mid() -> None:
     for idea in ideas:
         for leg in idea.legs:
             row = chain.row(leg.symbol)
-            assert leg.price == pytest.approx(chain.mid[row])
+            m = float(chain.mid[row])
+            if leg.side is Side.BUY:
+                assert m - 1e-9 <= leg.price < m + 0.01
+            else:
+                assert m - 0.01 < leg.price <= m + 1e-9
+            assert round(leg.price, 2) == leg.price
             assert float(leg.strike) == chain.strike[row]
             assert leg.expiry == chain.expiry(row)
             assert leg.option_type == chain.option_type(row)
             assert leg.quantity == leg.ratio * idea.quantity
 
 
-def test_net_price_is_signed_sum_of_leg_mids_rounded_up_to_the_cent() -> None:
+def test_net_price_is_the_signed_sum_of_the_leg_limit_prices() -> None:
     for idea in all_ideas(make_chain()):
         raw = sum((1 if leg.side is Side.BUY else -1) * leg.ratio * leg.price for leg in idea.legs)
-        assert raw <= idea.net_price < raw + 0.01 + 1e-9
+        assert idea.net_price == pytest.approx(raw, abs=1e-9)
         assert round(idea.net_price, 2) == idea.net_price
+
+
+def test_slippage_allowance_moves_every_leg_price_against_us() -> None:
+    chain = make_chain()
+    slipping = TradeAgent(CFG, LiquidityConfig(), 0.05, slippage_pct=0.01)
+    ideas = [i for c in ALL_CONTEXTS for i in slipping.propose(c, chain, EQUITY, TS)]
+    assert ideas
+    legs = [leg for idea in ideas for leg in idea.legs]
+    for leg in legs:
+        m = float(chain.mid[chain.row(leg.symbol)])
+        if leg.side is Side.BUY:
+            assert leg.price >= m * 1.01 - 1e-9
+        else:
+            assert leg.price <= m * 0.99 + 1e-9
 
 
 def test_debit_structures_pay_and_the_condor_collects_a_credit() -> None:

@@ -10,9 +10,16 @@ REPO_CONFIG = Path(__file__).resolve().parents[3] / "config" / "config.yaml"
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GNOSIS_LIVE_TRADING_ENABLED", "GNOSIS_MAX_TRADE_RISK_PCT", "GNOSIS_MAX_DAILY_LOSS",
-                 "GNOSIS_LOG_LEVEL", "GNOSIS_KILL_SWITCH", "ALPACA_API_KEY", "ALPACA_SECRET_KEY",
-                 "ALPACA_BASE_URL"):
+    for name in (
+        "GNOSIS_LIVE_TRADING_ENABLED",
+        "GNOSIS_MAX_TRADE_RISK_PCT",
+        "GNOSIS_MAX_DAILY_LOSS",
+        "GNOSIS_LOG_LEVEL",
+        "GNOSIS_KILL_SWITCH",
+        "ALPACA_API_KEY",
+        "ALPACA_SECRET_KEY",
+        "ALPACA_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -41,7 +48,9 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert s.runtime.log_level == "WARNING"
 
 
-def test_live_needs_both_the_env_flag_and_the_config_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_live_needs_both_the_env_flag_and_the_config_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("GNOSIS_LIVE_TRADING_ENABLED", "true")
     assert not load_settings(_write(tmp_path, ""), env_file=None).live_allowed()
     cfg = _write(tmp_path, "execution:\n  enable_live_trading: true\n")
@@ -53,8 +62,14 @@ def test_live_needs_both_the_env_flag_and_the_config_flag(tmp_path: Path, monkey
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("execution:\n  slippage_pct: 2\n", "execution.slippage_pct must be between 0 (inclusive) and 0.1 (inclusive), got 2"),
-        ("execution:\n  slipage_pct: 0.01\n", "unknown key execution.slipage_pct; allowed keys: initial_cash, slippage_pct"),
+        (
+            "execution:\n  slippage_pct: 2\n",
+            "execution.slippage_pct must be between 0 (inclusive) and 0.1 (inclusive), got 2",
+        ),
+        (
+            "execution:\n  slipage_pct: 0.01\n",
+            "unknown key execution.slipage_pct; allowed keys: initial_cash, slippage_pct",
+        ),
         ("risk:\n  max_daily_loss: -5\n", "risk.max_daily_loss must be > 0, got -5"),
         ("runtime:\n  log_level: LOUD\n", "runtime.log_level must be one of 'DEBUG'"),
         ("bogus: 1\n", "unknown key bogus"),
@@ -72,7 +87,9 @@ def test_invalid_config_names_the_key_the_value_and_the_allowed_range(
     assert "\n" not in message
 
 
-def test_invalid_environment_value_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_invalid_environment_value_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("GNOSIS_MAX_DAILY_LOSS", "-1")
     with pytest.raises(ConfigError, match="environment variable GNOSIS_MAX_DAILY_LOSS"):
         load_settings(_write(tmp_path, ""), env_file=None)

@@ -11,8 +11,13 @@ from gnosisd.core.occ import OptionContract, occ_symbol, parse_occ
 
 
 def test_builds_the_unpadded_occ_symbol_alpaca_uses():
-    assert occ_symbol("SPY", date(2025, 12, 19), OptionType.CALL, Decimal(450)) == "SPY251219C00450000"
-    assert occ_symbol("spy", date(2026, 1, 2), OptionType.PUT, Decimal("452.5")) == "SPY260102P00452500"
+    assert (
+        occ_symbol("SPY", date(2025, 12, 19), OptionType.CALL, Decimal(450)) == "SPY251219C00450000"
+    )
+    assert (
+        occ_symbol("spy", date(2026, 1, 2), OptionType.PUT, Decimal("452.5"))
+        == "SPY260102P00452500"
+    )
 
 
 def test_rejects_strikes_that_cannot_be_encoded():
@@ -22,7 +27,9 @@ def test_rejects_strikes_that_cannot_be_encoded():
         occ_symbol("SPY", date(2025, 12, 19), OptionType.CALL, Decimal(0))
 
 
-@pytest.mark.parametrize("bad", ["SPY", "SPY251219X00450000", "SPY251319C00450000", "251219C00450000"])
+@pytest.mark.parametrize(
+    "bad", ["SPY", "SPY251219X00450000", "SPY251319C00450000", "251219C00450000"]
+)
 def test_rejects_malformed_symbols(bad: str):
     with pytest.raises(InvalidSymbolError):
         parse_occ(bad)

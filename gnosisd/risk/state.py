@@ -1,0 +1,81 @@
+"""Trading state per New York session: ACTIVE, REDUCING (closes only) or HALTED (no new risk).
+
+A halt lasts for the rest of the session; the first check on a new New York date resumes trading.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from gnosisd.bus.events import TradingStateChanged
+from gnosisd.core.calendar import TradingCalendar
+from gnosisd.core.clock import ns_to_datetime
+from gnosisd.core.enums import TradingState
+
+
+class TradingStateMachine:
+    """Owns the trading state and the session it belongs to; records every transition."""
+
+    def __init__(self, calendar: TradingCalendar) -> None:
+        self._calendar = calendar
+        self._state = TradingState.ACTIVE
+        self._reason = ""
+        self._day: date | None = None
+        self._changes: list[TradingStateChanged] = []
+
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    @property
+    def reason(self) -> str:
+        """Why the state is what it is (empty while ACTIVE)."""
+        return self._reason
+
+    @property
+    def session_day(self) -> date | None:
+        """The New York date of the session the state belongs to (None before the first tick)."""
+        return self._day
+
+    def roll(self, now_ns: int) -> bool:
+        """Enter the session of `now_ns`; a new New York date lifts a halt (True if a new day)."""
+        day = self._calendar.session_day(ns_to_datetime(now_ns))
+        if self._day is None:
+            self._day = day
+            return False
+        if day <= self._day:
+            return False
+        self._day = day
+        if self._state is TradingState.HALTED:
+            self._set(TradingState.ACTIVE, f"new session {day}", now_ns)
+        return True
+
+    def halt(self, reason: str, now_ns: int) -> bool:
+        """Halt new risk for the rest of the session; return False if already halted."""
+        self.roll(now_ns)
+        if self._state is TradingState.HALTED:
+            return False
+        self._set(TradingState.HALTED, reason, now_ns)
+        return True
+
+    def reduce_only(self, reason: str, now_ns: int) -> None:
+        """Let only risk-reducing (closing) orders through until resume(); survives new sessions."""
+        self.roll(now_ns)
+        if self._state is not TradingState.REDUCING:
+            self._set(TradingState.REDUCING, reason, now_ns)
+
+    def resume(self, reason: str, now_ns: int) -> None:
+        """Operator override: back to ACTIVE now."""
+        self.roll(now_ns)
+        if self._state is not TradingState.ACTIVE:
+            self._set(TradingState.ACTIVE, reason, now_ns)
+
+    def pop_changes(self) -> list[TradingStateChanged]:
+        """Transitions since the last call, oldest first (the runtime publishes them)."""
+        out, self._changes = self._changes, []
+        return out
+
+    def _set(self, state: TradingState, reason: str, now_ns: int) -> None:
+        self._state = state
+        self._reason = "" if state is TradingState.ACTIVE else reason
+        self._changes.append(TradingStateChanged(ts_ns=now_ns, state=state, reason=reason))
