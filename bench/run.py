@@ -192,14 +192,25 @@ def session_wall_time() -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, GNOSIS_LOG_LEVEL="WARNING")
         cmd = [
-            sys.executable, "-m", "gnosisd.cli", "run", "--sessions", "1", "--symbols", "SPY",
-            "--start-date", "2026-11-24", "--output-dir", f"{tmp}/runs",
+            sys.executable,
+            "-m",
+            "gnosisd.cli",
+            "run",
+            "--sessions",
+            "1",
+            "--symbols",
+            "SPY",
+            "--start-date",
+            "2026-11-24",
+            "--output-dir",
+            f"{tmp}/runs",
         ]
         cfg = Path(tmp) / "config.yaml"
         cfg.write_text(f"runtime:\n  logs_dir: {tmp}/logs\n  state_dir: {tmp}/state\n")
         t0 = time.perf_counter()
-        proc = subprocess.run([*cmd, "--config", str(cfg)], env=env, capture_output=True,
-                              text=True, check=False)
+        proc = subprocess.run(
+            [*cmd, "--config", str(cfg)], env=env, capture_output=True, text=True, check=False
+        )
         elapsed = time.perf_counter() - t0
         if proc.returncode != 0:
             return elapsed, f"FAILED rc={proc.returncode}: {proc.stderr[-500:]}"
@@ -216,8 +227,12 @@ async def main_async(n: int) -> None:
     q_lat, b_lat = await event_to_snapshot(min(n, 20_000))
     print(f"bus throughput ({n:,} msgs, queue {QUEUE_SIZE}, 1 subscriber, median of 3)")
     print(f"  bare uvloop asyncio.Queue   {bare:>12,.0f} msgs/s")
-    print(f"  bus, lossless topic (fills) {lossless:>12,.0f} msgs/s  ({lossless / bare:.0%} of bare)")
-    print(f"  bus, conflating (quotes)    {conflating:>12,.0f} msgs/s  ({conflating / bare:.0%} of bare)")
+    print(
+        f"  bus, lossless topic (fills) {lossless:>12,.0f} msgs/s  ({lossless / bare:.0%} of bare)"
+    )
+    print(
+        f"  bus, conflating (quotes)    {conflating:>12,.0f} msgs/s  ({conflating / bare:.0%} of bare)"
+    )
     print(f"hop latency, publish -> consumer ({hops:,} ping-pongs), microseconds")
     print(f"  bare asyncio.Queue   p50 {pct(bare_lat, 50):6.2f}  p99 {pct(bare_lat, 99):6.2f}")
     print(f"  bus                  p50 {pct(bus_lat, 50):6.2f}  p99 {pct(bus_lat, 99):6.2f}")
@@ -237,7 +252,9 @@ def main() -> None:
         runner.run(main_async(args.messages))
     if not args.skip_session:
         wall, status = session_wall_time()
-        print(f"one simulated session (gnosisd run, SPY, 390 minutes): {wall:.2f} s wall  [{status}]")
+        print(
+            f"one simulated session (gnosisd run, SPY, 390 minutes): {wall:.2f} s wall  [{status}]"
+        )
 
 
 if __name__ == "__main__":

@@ -161,6 +161,7 @@ class Daemon:
         self._pending_orders: dict[str, RiskDecided] = {}
         self._contexts: dict[str, MarketContext] = {}
         self._settlement: dict[str, float] = {}
+        self._equity_at: dict[str, Decimal] = {}  # equity the guard saw, for the orders journal
 
     # ------------------------------------------------------------------ lifecycle
     def request_stop(self, reason: str = "signal") -> None:
@@ -256,7 +257,7 @@ class Daemon:
             stop_ns = self._stop_ns(session)
             last_ts = self.clock.now_ns()
             for ts_ns, event in self._events(market, session):
-                if self._stop.is_set() or ts_ns >= stop_ns:
+                if self._stop.is_set() or ts_ns > stop_ns:
                     break
                 if speed > 0 and ts_ns > last_ts:
                     await asyncio.sleep((ts_ns - last_ts) / 1e9 / speed)
@@ -428,6 +429,7 @@ class Daemon:
             legs=[leg.symbol for leg in event.legs],
             exit_reason=event.exit_reason,
         )
+        self._equity_at[event.intent_id] = self.ledger.equity()
         decision = self.guard.check(event, self.ledger, self.market, self.clock.now_ns())
         self.audit.info(
             "risk decision",
@@ -553,7 +555,7 @@ class Daemon:
             self._write_order(decision, fill_record(event))
 
     def _write_order(self, decision: RiskDecided, result: dict[str, Any] | None) -> None:
-        record = decision_record(decision)
+        record = decision_record(decision, self._equity_at.pop(decision.intent.intent_id, None))
         record["broker_result"] = result
         if result is not None and result.get("status") == OrderStatus.REJECTED.value:
             record["error_message"] = result.get("message")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from gnosisd.bus.events import OrderFilled, OrderUpdated, RiskDecided
 from gnosisd.core.clock import ns_to_datetime
 
 
-def decision_record(decision: RiskDecided) -> dict[str, Any]:
-    """The `order` object of an orders-journal line, before the broker result is attached."""
+def decision_record(decision: RiskDecided, equity: Decimal | None = None) -> dict[str, Any]:
+    """The `order` object of an orders-journal line, before the broker result is attached.
+
+    `equity` is the portfolio equity the guard saw when it decided (for review of the caps).
+    """
     intent = decision.intent
     return {
         "intent_id": intent.intent_id,
@@ -38,6 +42,7 @@ def decision_record(decision: RiskDecided) -> dict[str, Any]:
             "detail": decision.detail,
             "max_loss": float(decision.max_loss),
             "trading_state": decision.trading_state.value,
+            "equity": None if equity is None else float(equity),
             "decided_at": ns_to_datetime(decision.ts_ns).isoformat(),
         },
     }
