@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr
 
 from gnosisd.bus.events import ChainSnapshot, EngineSnapshot, FloatArray
 from gnosisd.core.config import HedgeConfig
+from gnosisd.quant import bsm
 
 NAME = "hedge"
 MULTIPLIER = 100.0  # shares per listed equity option contract
@@ -29,70 +29,6 @@ def dealer_sign(is_call: np.ndarray, convention: str) -> FloatArray:
     return np.where(is_call, 1.0, -1.0)
 
 
-def _phi(x: FloatArray) -> FloatArray:
-    out: FloatArray = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return out
-
-
-def _d1_d2(
-    spot: FloatArray | float,
-    strike: FloatArray,
-    t: FloatArray,
-    r: float,
-    q: float,
-    sigma: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    # Hull, Options Futures and Other Derivatives, ch. 15 (BSM with continuous dividend yield q).
-    sq = sigma * np.sqrt(t)
-    d1: FloatArray = (np.log(spot / strike) + (r - q + 0.5 * sigma * sigma) * t) / sq
-    return d1, d1 - sq
-
-
-def bsm_gamma(
-    spot: FloatArray | float,
-    strike: FloatArray,
-    t: FloatArray,
-    r: float,
-    q: float,
-    sigma: FloatArray,
-) -> FloatArray:
-    """BSM gamma per share: e^{-qT} φ(d1) / (S σ √T) (Hull ch. 19)."""
-    d1, _ = _d1_d2(spot, strike, t, r, q, sigma)
-    out: FloatArray = np.exp(-q * t) * _phi(d1) / (spot * sigma * np.sqrt(t))
-    return out
-
-
-def bsm_vanna(
-    spot: float, strike: FloatArray, t: FloatArray, r: float, q: float, sigma: FloatArray
-) -> FloatArray:
-    """BSM vanna ∂Δ/∂σ per share per 1.00 of vol: -e^{-qT} φ(d1) d2 / σ (Haug 2007, §2.3.4)."""
-    d1, d2 = _d1_d2(spot, strike, t, r, q, sigma)
-    out: FloatArray = -np.exp(-q * t) * _phi(d1) * d2 / sigma
-    return out
-
-
-def bsm_charm(
-    is_call: np.ndarray,
-    spot: float,
-    strike: FloatArray,
-    t: FloatArray,
-    r: float,
-    q: float,
-    sigma: FloatArray,
-) -> FloatArray:
-    """BSM charm ∂Δ/∂t per share per year of calendar time passing (Haug 2007, §2.3.6).
-
-    call: q e^{-qT} N(d1) - e^{-qT} φ(d1) [(r-q)/(σ√T) - d2/(2T)]; put: -q e^{-qT} N(-d1) - same.
-    """
-    d1, d2 = _d1_d2(spot, strike, t, r, q, sigma)
-    disc = np.exp(-q * t)
-    common = disc * _phi(d1) * ((r - q) / (sigma * np.sqrt(t)) - d2 / (2.0 * t))
-    call = q * disc * ndtr(d1) - common
-    put = -q * disc * ndtr(-d1) - common
-    out: FloatArray = np.where(is_call, call, put)
-    return out
-
-
 def gex_at(
     spot: FloatArray | float,
     sign: FloatArray,
@@ -105,7 +41,7 @@ def gex_at(
 ) -> FloatArray:
     """Total dealer GEX ($ per 1% move) re-priced at each spot of a grid (column vector)."""
     s = np.asarray(spot, dtype=np.float64).reshape(-1, 1)
-    g = bsm_gamma(s, strike, t, r, q, sigma)
+    g = bsm.gamma(s, strike, t, r, q, sigma)
     out: FloatArray = np.sum(sign * g * oi * MULTIPLIER * s * s * 0.01, axis=1)
     return out
 
@@ -185,8 +121,8 @@ class HedgeEngine:
                 sign[ok],
                 oi[ok],
             )
-            vanna = bsm_vanna(spot, k, t, r, q, iv)
-            charm = bsm_charm(chain.is_call[ok], spot, k, t, r, q, iv)
+            g = bsm.greeks(chain.is_call[ok], spot, k, t, r, q, iv)
+            vanna, charm = g.vanna, g.charm
             vanna_exp = float(np.sum(s_ok * vanna * oi_ok * MULTIPLIER * spot * 0.01))
             charm_exp = float(np.sum(s_ok * charm * oi_ok * MULTIPLIER * spot / DAYS_PER_YEAR))
             grid = np.linspace(
@@ -223,4 +159,4 @@ class HedgeEngine:
         return tuple(out)
 
 
-__all__ = ["NAME", "HedgeEngine", "bsm_charm", "bsm_gamma", "bsm_vanna", "dealer_sign"]
+__all__ = ["NAME", "HedgeEngine", "dealer_sign", "gex_at"]

@@ -179,3 +179,35 @@ def greeks(
         vanna=np.where(exp, zero, vanna),
         charm=np.where(exp, zero, charm),
     )
+
+
+def gamma(
+    S: ArrayLike,
+    K: ArrayLike,
+    T: ArrayLike,
+    r: ArrayLike,
+    q: ArrayLike,
+    sigma: ArrayLike,
+) -> FloatArray:
+    """Gamma alone (per share): e^{-qT} φ(d1) / (S σ √T) (Haug 2.1.3); 0 where T, σ, S or K <= 0.
+
+    A lean path for re-pricing a whole chain on a grid of spots (the hedge engine's gamma flip).
+    """
+    s, k, t, rr, qq, v = np.broadcast_arrays(
+        np.asarray(S, dtype=np.float64),
+        np.asarray(K, dtype=np.float64),
+        np.asarray(T, dtype=np.float64),
+        np.asarray(r, dtype=np.float64),
+        np.asarray(q, dtype=np.float64),
+        np.asarray(sigma, dtype=np.float64),
+    )
+    valid = (t > 0.0) & (v > 0.0) & (s > 0.0) & (k > 0.0) & np.isfinite(v) & np.isfinite(t)
+    s_safe = np.where(valid, s, 1.0)
+    t_safe = np.where(valid, t, 1.0)
+    v_safe = np.where(valid, v, 1.0)
+    vol_t = v_safe * np.sqrt(t_safe)
+    d1 = (
+        np.log(s_safe / np.where(valid, k, 1.0)) + (rr - qq + 0.5 * v_safe * v_safe) * t_safe
+    ) / vol_t
+    g = np.exp(-qq * t_safe) * _INV_SQRT_2PI * np.exp(-0.5 * d1 * d1) / (s_safe * vol_t)
+    return np.asarray(np.where(valid, g, 0.0), dtype=np.float64)
