@@ -57,16 +57,22 @@ class Subscription:
     def unfinished(self) -> int:
         return self._unfinished
 
-    async def _put(self, event: object) -> None:
+    def _offer(self, event: object) -> bool:
+        """Enqueue without waiting; False when a lossless queue is full (the caller must wait)."""
         if self.conflating:
             self._put_conflating(event)
-            return
+            return True
+        if self._queue.full():
+            return False
         self._unfinished += 1
         self._idle.clear()
-        if self._queue.full():
-            await self._queue.put(event)  # back-pressure: never drop orders or control
-        else:
-            self._queue.put_nowait(event)
+        self._queue.put_nowait(event)
+        return True
+
+    async def _put_wait(self, event: object) -> None:
+        self._unfinished += 1
+        self._idle.clear()
+        await self._queue.put(event)  # back-pressure: never drop orders or control
 
     def _put_conflating(self, event: object) -> None:
         key = _conflation_key(event)
@@ -151,7 +157,8 @@ class Bus:
         """Deliver `event` to every subscriber of `topic` (waits for space on lossless topics)."""
         self.stats[topic].published += 1
         for sub in self._subs[topic]:
-            await sub._put(event)
+            if not sub._offer(event):  # the synchronous path costs no coroutine per subscriber
+                await sub._put_wait(event)
 
     async def join(self) -> None:
         """Wait until every subscriber has handled everything published so far (and what that caused)."""

@@ -260,7 +260,11 @@ class Daemon:
                 if self._stop.is_set() or ts_ns > stop_ns:
                     break
                 if speed > 0 and ts_ns > last_ts:
-                    await asyncio.sleep((ts_ns - last_ts) / 1e9 / speed)
+                    # Pace the simulated market, but wake at once on a stop request.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), (ts_ns - last_ts) / 1e9 / speed)
+                    if self._stop.is_set():
+                        break
                 last_ts = ts_ns
                 self.clock.advance_to(max(ts_ns, self.clock.now_ns()))
                 reason = self.validator.check(event, self.clock.now_ns())

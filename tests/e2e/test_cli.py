@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -167,3 +168,32 @@ def test_paper_execute_through_the_prototype_script_sends_orders(tmp_path: Path)
     strikes = [float(leg["strike"]) for t in trades for leg in t["trade"]["legs"]]
     assert all(300 < k < 650 for k in strikes)
     assert abs(sum(strikes) / len(strikes) - 460) < 80
+
+
+def test_daemon_notifies_systemd_ready_and_stopping(tmp_path: Path):
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.5)
+    try:
+        proc = gnosisd(
+            tmp_path,
+            "run",
+            "--start-date",
+            "2026-11-24",
+            NOTIFY_SOCKET=str(sock_path),
+            WATCHDOG_USEC="2000000",
+        )
+        assert proc.returncode == 0, proc.stderr
+        messages = []
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                break
+    finally:
+        sock.close()
+    assert "READY=1" in messages
+    assert "WATCHDOG=1" in messages
+    assert messages[-1] == "STOPPING=1"
+    assert messages.index("READY=1") < messages.index("STOPPING=1")
