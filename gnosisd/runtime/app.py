@@ -156,6 +156,9 @@ def format_summary(s: RunSummary, settings: Settings) -> str:
         f"  final state     {s.final_state}"
         + ("  (stopped by signal)" if s.stopped_by_signal else ""),
     ]
+    published = sum(t["published"] for t in s.bus.values())
+    conflated = sum(t["conflated"] for t in s.bus.values())
+    lines.append(f"  bus             {published:,} events published, {conflated:,} conflated")
     if s.dropped:
         lines.append(
             "  dropped data    " + ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items()))
