@@ -2,7 +2,7 @@
 pick_python() {
   for p in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
     [ -n "$p" ] || continue
-    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       echo "$p"; return 0
     fi
   done
