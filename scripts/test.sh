@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
-ensure_venv "[dev]"
+ensure_venv "[dev]" editable
 
 # jq: the runbook's review queries are tested as written.
 if ! command -v jq >/dev/null 2>&1; then

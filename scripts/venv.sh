@@ -10,7 +10,7 @@ pick_python() {
   return 1
 }
 
-ensure_venv() {  # $1: extras, e.g. "[dev]" or ""
+ensure_venv() {  # $1: extras, e.g. "[dev]" or ""; $2: "editable" for an editable install
   local py
   py=$(pick_python)
   if [ ! -x .venv/bin/python ]; then
@@ -19,5 +19,9 @@ ensure_venv() {  # $1: extras, e.g. "[dev]" or ""
   fi
   echo "== installing gnosisd$1 into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1"
+  if [ "${2:-}" = editable ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1"
+  else
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check ".$1"
+  fi
 }
