@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -106,6 +106,18 @@ class RunOptions:
     handle_signals: bool = True
 
 
+class MarketFeed(Protocol):
+    """A source of market events by session (the simulated market, a replay of history)."""
+
+    def session_events(self, session: Session) -> Iterator[tuple[int, Any]]:
+        """Yield (ts_ns, event) in time order for one session; sessions come in calendar order."""
+        ...
+
+    def settlement_price(self, symbol: str) -> float:
+        """The underlying's closing price once its session's events are consumed."""
+        ...
+
+
 class _SymbolAnalytics:
     """Engines and composer of one symbol."""
 
@@ -127,11 +139,13 @@ class Daemon:
         options: RunOptions,
         calendar: TradingCalendar,
         clock: SimClock | None = None,
+        feed: MarketFeed | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
         self.calendar = calendar
         self.clock = clock or sim_clock_for(options)
+        self._feed_override = feed
         self.bus = Bus()
         self.market = MarketState()
         self.validator = MarketDataValidator(known_symbols=set(options.symbols))
@@ -235,15 +249,21 @@ class Daemon:
         ]
 
     # ------------------------------------------------------------------ feed
-    async def _feed(self) -> None:
-        """Publish the simulated market, session by session, in lockstep with the consumers."""
-        market = SimMarket(
+    def make_feed(self) -> MarketFeed:
+        """The market feed of this run: the seeded simulated market unless one was injected."""
+        if self._feed_override is not None:
+            return self._feed_override
+        return SimMarket(
             self.options.symbols,
             seed=self.options.seed,
             chain_refresh_minutes=self.settings.runtime.chain_refresh_minutes,
             start_prices=self.options.start_prices,
             calendar=self.calendar,
         )
+
+    async def _feed(self) -> None:
+        """Publish the market, session by session, in lockstep with the consumers."""
+        market = self.make_feed()
         speed = self.options.speed
         for session in self.options.sessions:
             if self._stop.is_set():
@@ -286,7 +306,7 @@ class Daemon:
             )
         self.request_stop("end_of_data")
 
-    def _events(self, market: SimMarket, session: Session) -> Iterator[tuple[int, object]]:
+    def _events(self, market: MarketFeed, session: Session) -> Iterator[tuple[int, object]]:
         yield from market.session_events(session)
 
     def _stop_ns(self, session: Session) -> int:
