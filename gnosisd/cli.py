@@ -1,12 +1,14 @@
-"""The `gnosisd` command: run, paper, config check.
+"""The `gnosisd` command: run, paper, backtest, optimize, config check.
 
 Exit codes: 0 success, 2 invalid configuration or usage, 3 a `paper` run whose checks failed,
-1 an unexpected crash (crash-only: systemd restarts the daemon).
+a `review` with a failed check or a `status` of a halted daemon, 4 a `status` of a daemon that is
+down, 1 an unexpected crash (crash-only: systemd restarts the daemon).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -85,7 +87,71 @@ def _parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     check = cfg_sub.add_parser("check", help="validate and print the effective configuration")
     _common(check)
+    _research_parsers(sub)
+    _ops_parsers(sub)
     return parser
+
+
+def _ops_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`review` and `status` (docs/operations.md)."""
+    rv = sub.add_parser(
+        "review", help="review the journal: four checks with PASS/FAIL, exit 3 on FAIL"
+    )
+    _common(rv)
+    rv.add_argument("--runs", type=Path, default=None, help="journal directory (default: config)")
+    rv.add_argument("--since", type=date.fromisoformat, default=None, help="first session date")
+    rv.add_argument("--until", type=date.fromisoformat, default=None, help="last session date")
+    rv.add_argument("--symbol", default=None, help="comma-separated underlyings (default: all)")
+    rv.add_argument("--html", type=Path, default=None, help="also write an HTML report here")
+
+    st = sub.add_parser("status", help="the running daemon's status; exit 0 ok, 3 halted, 4 down")
+    _common(st)
+    st.add_argument("--status-file", type=Path, default=None, help="default: runtime.status_file")
+    st.add_argument("--json", action="store_true", help="print the status document as JSON")
+
+
+def _research_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`backtest` and `optimize` (docs/backtesting.md)."""
+    bt = sub.add_parser("backtest", help="backtest on the simulated clock (sim or replay feed)")
+    _common(bt)
+    bt.add_argument("--from", dest="start", type=date.fromisoformat, required=True)
+    bt.add_argument("--to", dest="end", type=date.fromisoformat, required=True)
+    bt.add_argument("--feed", choices=["sim", "replay"], default="sim")
+    bt.add_argument(
+        "--data", default=None, help="bars (CSV/Parquet file or directory) or arch:sp500"
+    )
+    bt.add_argument("--symbols", default=None, help="comma-separated underlyings (default: config)")
+    bt.add_argument("--seed", type=int, default=7)
+    bt.add_argument("--capital", type=float, default=None)
+    bt.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="new or empty directory (default: backtests/FEED_FROM_TO_seedN)",
+    )
+    bt.add_argument("--params", type=Path, default=None, help="hyperparameter file to apply")
+
+    opt = sub.add_parser("optimize", help="tune the configuration with Optuna on backtests")
+    _common(opt)
+    opt.add_argument("--trials", type=int, default=20, help="trials this command runs")
+    opt.add_argument("--study", default=None, help="study name (default: gnosisd-SYMBOL)")
+    opt.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna RDB URL (default: $GNOSIS_OPTUNA_STORAGE, else sqlite:///STATE_DIR/optuna.db)",
+    )
+    opt.add_argument("--seed", type=int, default=7)
+    opt.add_argument("--n-jobs", type=int, default=1, help="worker processes on this machine")
+    opt.add_argument("--from", dest="start", type=date.fromisoformat, default=None)
+    opt.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
+    opt.add_argument("--holdout", type=float, default=0.25, help="share held out (walk-forward)")
+    opt.add_argument("--feed", choices=["sim", "replay"], default="replay")
+    opt.add_argument("--data", default="arch:sp500")
+    opt.add_argument("--symbols", default=None, help="the one underlying to tune (default: config)")
+    opt.add_argument("--capital", type=float, default=None)
+    opt.add_argument(
+        "--params-out", type=Path, default=None, help="default: STATE_DIR/hyperparams.yaml"
+    )
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -177,6 +243,98 @@ def cmd_paper(args: argparse.Namespace) -> int:
     )
 
 
+def _symbols(arg: str | None, settings: Settings) -> list[str]:
+    if arg:
+        return [s.strip().upper() for s in arg.split(",") if s.strip()]
+    return list(settings.runtime.symbols)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from gnosisd.feeds.replay import load_data
+    from gnosisd.optimize.params import load_all
+    from gnosisd.runtime.backtest import BacktestRequest, run_backtest_command
+
+    settings = _override(_load(args), args.capital, None)
+    symbols = _symbols(args.symbols, settings)
+    calendar = TradingCalendar()
+    if args.feed == "replay" and not args.data:
+        raise ConfigError("--feed replay needs --data PATH (CSV/Parquet bars) or arch:sp500")
+    if args.feed == "sim" and args.data:
+        raise ConfigError("--data is for --feed replay; the sim feed needs no data")
+    data = load_data(args.data, calendar, symbols) if args.feed == "replay" else None
+    hyper = load_all(args.params, symbols) if args.params else {}
+    request = BacktestRequest(
+        start=args.start,
+        end=args.end,
+        symbols=symbols,
+        seed=args.seed,
+        feed=args.feed,
+        data=data,
+        symbol_overrides={s: h.params for s, h in hyper.items() if h.params},
+        kelly={s: h.kelly for s, h in hyper.items() if h.kelly},
+    )
+    out = args.output_dir or Path(f"backtests/{args.feed}_{args.start}_{args.end}_seed{args.seed}")
+    extra = {"params": str(args.params)} if args.params else None
+    return run_backtest_command(settings, calendar, request, out, extra)
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from gnosisd.feeds.replay import default_window, load_data
+    from gnosisd.optimize.study import OptimizeRequest, run_optimize_command
+
+    settings = _override(_load(args), args.capital, None)
+    symbols = _symbols(args.symbols, settings)
+    if len(symbols) != 1:
+        raise ConfigError(f"optimize tunes one underlying at a time; got --symbols {symbols}")
+    start, end = args.start, args.end
+    if start is None or end is None:
+        if args.feed != "replay":
+            raise ConfigError("--feed sim needs --from and --to")
+        first, last = default_window(load_data(args.data, TradingCalendar(), symbols))
+        start, end = start or first, end or last
+    state = settings.runtime.state_dir
+    request = OptimizeRequest(
+        symbol=symbols[0],
+        start=start,
+        end=end,
+        holdout=args.holdout,
+        feed=args.feed,
+        data=args.data if args.feed == "replay" else None,
+        seed=args.seed,
+        trials=args.trials,
+        n_jobs=args.n_jobs,
+        study=args.study or f"gnosisd-{symbols[0]}",
+        storage=args.storage
+        or os.environ.get("GNOSIS_OPTUNA_STORAGE")
+        or f"sqlite:///{state / 'optuna.db'}",
+        params_out=args.params_out or state / "hyperparams.yaml",
+        workdir=state / "optimize",
+    )
+    state.mkdir(parents=True, exist_ok=True)
+    return run_optimize_command(settings, request)
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from gnosisd.runtime.review import review_command
+
+    settings = _load(args)
+    runs = args.runs or settings.runtime.runs_dir
+    if not runs.is_dir():
+        raise ConfigError(f"--runs {runs}: no such journal directory")
+    if args.since and args.until and args.since > args.until:
+        raise ConfigError(f"--since {args.since} is after --until {args.until}")
+    symbols = [s.strip() for s in (args.symbol or "").split(",") if s.strip()]
+    return review_command(
+        settings, runs_dir=runs, since=args.since, until=args.until, symbols=symbols, html=args.html
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gnosisd.runtime.status import status_command
+
+    return status_command(_load(args), status_file=args.status_file, as_json=args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -186,6 +344,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "paper":
             return cmd_paper(args)
+        if args.command == "backtest":
+            return cmd_backtest(args)
+        if args.command == "optimize":
+            return cmd_optimize(args)
+        if args.command == "review":
+            return cmd_review(args)
+        if args.command == "status":
+            return cmd_status(args)
     except ConfigError as exc:
         sys.stderr.write(f"gnosisd: {exc}\n")
         return EXIT_CONFIG

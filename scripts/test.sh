@@ -16,12 +16,25 @@ if ! command -v jq >/dev/null 2>&1; then
   fi
 fi
 
+# Chromium: the HTML review report is opened headless (tests/integration/test_report_chromium.py).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium (Debian package)"
+    apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "== chromium not installed and cannot install it: the report rendering test will be skipped"
+  fi
+fi
+
 # systemd-analyze: the unit files are verified, not just linted.
 if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "== installing systemd (for systemd-analyze)"
   apt-get update -qq >/dev/null && apt-get install -y -qq systemd >/dev/null
 fi
 if command -v systemd-analyze >/dev/null 2>&1; then export GNOSIS_REQUIRE_SYSTEMD_ANALYZE=1; fi
+
+# PostgreSQL: the shared-study test starts a throwaway server (scripts/postgres.sh); install it now.
+bash scripts/postgres.sh install || echo "== PostgreSQL not installed: the shared-study test will be skipped"
 
 echo "== ruff"
 .venv/bin/ruff check gnosisd tests bench scripts

@@ -1,7 +1,8 @@
 """Composer: folds the latest engine snapshots of one symbol into a MarketContext.
 
-Direction from the sentiment flags weighted by the dealer-gamma regime, confidence cut by thin
-liquidity, regime from IV rank / squeeze / momentum. Rules and numbers are in docs/engines.md.
+Direction from the sentiment flags (momentum, news, put/call) weighted by the dealer-gamma regime,
+confidence cut by thin liquidity, regime from IV rank / IV expansion / squeeze / momentum. Rules and
+numbers are in docs/engines.md.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class Composer:
             and rank >= self.vol_cfg.iv_rank_threshold
             and "short_history" not in vol.flags
         )
-        if high_iv or "gamma_squeeze" in hedge.flags:
+        if high_iv or "vol_expansion" in vol.flags or "gamma_squeeze" in hedge.flags:
             return Regime.VOL_EXPANSION
         mom = _finite(sent.metrics.get("momentum")) or 0.0
         if mom >= STRONG_MOMENTUM:

@@ -1,123 +1,70 @@
 """Trade agent (sync core): MarketContext + listed chain -> ranked, sized, defined-risk ideas.
 
-Routing (context -> candidate strategies); below `min_confidence` there are no ideas at all:
-
-| direction | regime / iv_rank                             | candidates                         |
-|-----------|----------------------------------------------|------------------------------------|
-| bullish   | any (vol_expansion also adds a straddle)     | long call, call debit spread       |
-| bearish   | any (vol_expansion also adds a straddle)     | long put, put debit spread         |
-| neutral   | vol_expansion                                | straddle, strangle                 |
-| neutral   | iv_rank < 0.30 (premium cheap)               | straddle, strangle                 |
-| neutral   | iv_rank >= 0.30 or unknown (premium rich)    | iron condor                        |
-
-Pricing (agents/pricing.py): each leg's per-share price is its quote mid moved against us by
-execution.slippage_pct, to the cent (buys up, sells down); the net price Σ ratio × leg price is the
-order's limit and the exact figure the risk guard recomputes from the order's legs and limit.
-Max profit / loss and breakevens come from quant.payoff.risk_profile at that net; only
-defined-risk structures (max_loss not None, < 0) become ideas.
-
-Sizing: the largest whole number of contracts with |max_loss| × 100 × qty <= max_trade_risk_pct ×
-equity (commissions are not included). An idea that cannot afford one contract is omitted (its
-reason is kept in `TradeAgent.last_rejections`), so every returned idea has quantity >= 1.
-
-Score (simple expected-value proxy, higher is better):
-    score = confidence × POP × reward / |max_loss| × iv_factor
-POP is the probability that the expiry payoff is positive with S_T lognormal at the legs' mean
-implied vol and risk-neutral drift r - q (Hull, OFOD 11e, eq. 15.3: P(S_T > K) = N(d2)).
-reward is the best expiry payoff per share for S_T within one expected move of spot
-(context.expected_move, else spot × iv × sqrt(T)): the max profit when it is reachable within that
-band, otherwise what a 1-s.d. move pays (an unbounded or far-away max profit is not credited).
-iv_factor rewards selling rich premium and buying cheap premium: 0.5 + iv_rank for the iron
-condor, 1.5 - iv_rank for straddles and strangles, 1 otherwise (an unknown iv_rank counts as 0.5).
-Ideas are ranked by score (rank 1 first) and the list is cut to `max_ideas_per_decision`.
+route (agents/routing.py) -> build from listed liquid legs (agents/strategies.py) -> price each leg
+at its mid moved against us by the slippage allowance, to the cent (agents/pricing.py) -> exact risk
+profile (quant/profile.py, the function the risk guard also calls) -> score (agents/scoring.py) ->
+rank -> size by Kelly within the per-trade and portfolio caps (agents/sizing.py). docs/strategies.md
+describes every step and its configuration keys.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+
+import numpy as np
 
 from gnosisd.agents.exits import exit_rules_for_strategy
 from gnosisd.agents.pricing import leg_limit_price
-from gnosisd.agents.strategies import BUILDERS, LegPicker, Structure, choose_expiry
+from gnosisd.agents.routing import LONG_PREMIUM, route, vol_view
+from gnosisd.agents.scoring import ScoreParts, atm_iv, atm_row, fit, liquidity, view_distribution
+from gnosisd.agents.selection import LegPicker, choose_back_expiry, choose_expiry
+from gnosisd.agents.sizing import KellyOverrides, Sizing, kelly_fraction, open_risk, size
+from gnosisd.agents.strategies import BUILDERS, CREDIT, EITHER_SIGN, MULTI_EXPIRY, Structure
 from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
-from gnosisd.bus.records import LegRecord, MarketContext, TradeIdea
+from gnosisd.bus.records import LegRecord, MarketContext, PnlCone, TradeIdea
 from gnosisd.core.clock import NEW_YORK, ns_to_datetime
 from gnosisd.core.config import LiquidityConfig, TradeAgentConfig
-from gnosisd.core.enums import Direction, PositionEffect, Regime, Side, StrategyType
-from gnosisd.core.money import CENT, CONTRACT_MULTIPLIER, to_price
+from gnosisd.core.enums import PositionEffect, Side, StrategyType
+from gnosisd.core.money import CENT, CONTRACT_MULTIPLIER, ZERO, to_price
 from gnosisd.core.occ import parse_occ
-from gnosisd.quant.payoff import PayoffLeg, RiskProfile, payoff_at, risk_profile
+from gnosisd.core.views import Position
+from gnosisd.quant.profile import ExpiryLeg, Lognormal, Model, StructureProfile, analyse, pnl_cone
 
-LOW_IV_RANK = 0.30
 _MULT = Decimal(CONTRACT_MULTIPLIER)
-_CREDIT_STRATEGIES = frozenset({StrategyType.IRON_CONDOR})
-_SELL_PREMIUM = frozenset({StrategyType.IRON_CONDOR})
-_BUY_PREMIUM = frozenset({StrategyType.STRADDLE, StrategyType.STRANGLE})
+CONE_SDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # spot grid, s.d. to the horizon
+CONE_IV_SHIFTS = (-0.05, 0.0, 0.05)  # absolute vol added to every leg
 
 
-def route(context: MarketContext) -> list[StrategyType]:
-    """Candidate strategies for a context (the table in the module docstring)."""
-    vol_exp = context.regime is Regime.VOL_EXPANSION
-    if context.direction is Direction.BULLISH:
-        out = [StrategyType.LONG_CALL, StrategyType.CALL_DEBIT_SPREAD]
-        return [*out, StrategyType.STRADDLE] if vol_exp else out
-    if context.direction is Direction.BEARISH:
-        out = [StrategyType.LONG_PUT, StrategyType.PUT_DEBIT_SPREAD]
-        return [*out, StrategyType.STRADDLE] if vol_exp else out
-    cheap = context.iv_rank is not None and context.iv_rank < LOW_IV_RANK
-    if vol_exp or cheap:
-        return [StrategyType.STRADDLE, StrategyType.STRANGLE]
-    return [StrategyType.IRON_CONDOR]
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One priced, profiled and scored structure (before sizing)."""
 
+    structure: Structure
+    legs: tuple[ExpiryLeg, ...]
+    leg_prices: tuple[Decimal, ...]  # per-share limit price of each leg (>= 0)
+    net: Decimal  # Σ ratio × leg price: > 0 debit, < 0 credit
+    profile: StructureProfile
+    model: Model
+    market: Lognormal
+    kelly: float
+    parts: ScoreParts
+    score: float
 
-def _norm_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def best_payoff_within(legs: Sequence[PayoffLeg], net: Decimal, lo: float, hi: float) -> float:
-    """Best expiry P&L per share for S_T in [lo, hi]: at the band's ends or a strike inside it."""
-    lo = max(lo, 0.0)
-    points = {Decimal(repr(lo)), Decimal(repr(hi))}
-    points |= {leg.strike for leg in legs if lo <= leg.strike <= hi}
-    return max(float(payoff_at(legs, net, s)) for s in points)
-
-
-def prob_above(spot: float, level: float, t: float, r: float, q: float, sigma: float) -> float:
-    """P(S_T > level) under a lognormal S_T with drift r - q (Hull eq. 15.3: N(d2))."""
-    if level <= 0:
-        return 1.0
-    d2 = (math.log(spot / level) + (r - q - 0.5 * sigma**2) * t) / (sigma * math.sqrt(t))
-    return _norm_cdf(d2)
-
-
-def prob_of_profit(
-    legs: Sequence[PayoffLeg],
-    net: Decimal,
-    profile: RiskProfile,
-    spot: float,
-    t: float,
-    r: float,
-    q: float,
-    sigma: float,
-) -> float:
-    """Probability that the expiry payoff is > 0, summing lognormal mass between breakevens."""
-    cuts = sorted(float(b) for b in profile.breakevens)
-    edges = [0.0, *cuts, math.inf]
-    total = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        probe = lo * 2.0 + 1.0 if math.isinf(hi) else (lo + hi) / 2.0
-        if payoff_at(legs, net, Decimal(repr(probe))) > 0:
-            total += prob_above(spot, lo, t, r, q, sigma) - (
-                0.0 if math.isinf(hi) else prob_above(spot, hi, t, r, q, sigma)
-            )
-    return min(max(total, 0.0), 1.0)
+    @property
+    def per_contract_risk(self) -> Decimal:
+        return -self.profile.max_loss * _MULT
 
 
 class TradeAgent:
-    """Turn a MarketContext and the live chain into ranked TradeIdeas, and ideas into intents."""
+    """Turn a MarketContext and the live chain into ranked TradeIdeas, and ideas into intents.
+
+    `kelly_overrides` maps (strategy, regime) to a Kelly fraction refined from backtests (the
+    optimiser); it replaces the fraction computed from the idea's profile before the clamp.
+    """
 
     def __init__(
         self,
@@ -125,93 +72,233 @@ class TradeAgent:
         liq: LiquidityConfig,
         max_trade_risk_pct: float,
         slippage_pct: float = 0.0,
+        *,
+        kelly_overrides: KellyOverrides | None = None,
     ) -> None:
         self.cfg = cfg
         self.liq = liq
         self.slippage_pct = Decimal(repr(slippage_pct))
         self.max_trade_risk_pct = Decimal(repr(max_trade_risk_pct))
+        self.kelly_overrides: KellyOverrides = dict(kelly_overrides or {})
         self.last_rejections: list[tuple[StrategyType, str]] = []
+        self.last_candidates: list[Candidate] = []
 
+    # ------------------------------------------------------------------ the pipeline
     def propose(
-        self, context: MarketContext, chain: ChainSnapshot, equity: Decimal, ts_ns: int
+        self,
+        context: MarketContext,
+        chain: ChainSnapshot,
+        equity: Decimal,
+        ts_ns: int,
+        open_positions: Sequence[Position] | None = None,
     ) -> list[TradeIdea]:
-        """Ranked (best first) sized ideas for `context`; [] below min_confidence or without fit."""
+        """Ranked (best first) sized ideas for `context`; [] below min_confidence or without fit.
+
+        `open_positions` (every symbol) enables the portfolio cap: the ideas' max losses plus the
+        open positions' stay within max_portfolio_risk_pct × equity.
+        """
+        candidates = self.candidates(context, chain, ts_ns)
+        room: Decimal | None = None
+        if open_positions is not None:
+            cap = Decimal(repr(self.cfg.max_portfolio_risk_pct)) * equity
+            room = cap - open_risk(open_positions)
+        ideas: list[TradeIdea] = []
+        for cand in candidates:
+            if len(ideas) >= self.cfg.max_ideas_per_decision:
+                break
+            sizing = self.size(cand, context, equity, room)
+            if sizing.quantity < 1:
+                self.last_rejections.append(
+                    (cand.structure.strategy, self._why_unsized(cand, sizing))
+                )
+                continue
+            idea = self._idea(cand, sizing, context, chain, ts_ns, rank=len(ideas) + 1)
+            ideas.append(idea)
+            if room is not None:
+                room -= cand.per_contract_risk * sizing.quantity
+        return ideas
+
+    def candidates(
+        self, context: MarketContext, chain: ChainSnapshot, ts_ns: int
+    ) -> list[Candidate]:
+        """Every routed structure that could be built, priced and profiled, ranked by score."""
         if context.symbol != chain.underlying:
             raise ValueError(
                 f"context is for {context.symbol} but the chain is for {chain.underlying}"
             )
         self.last_rejections = []
-        if context.confidence < self.cfg.min_confidence:
+        self.last_candidates = []
+        strategies = route(context, self.cfg)
+        if not strategies:
             return []
         today = ns_to_datetime(ts_ns).astimezone(NEW_YORK).date()
-        e_idx = choose_expiry(chain, today, self.cfg.target_dte, self.cfg.min_dte)
-        if e_idx is None:
-            self.last_rejections = [(s, "no expiry with dte >= min_dte") for s in route(context)]
+        front = choose_expiry(chain, today, self.cfg.target_dte, self.cfg.min_dte)
+        if front is None:
+            self.last_rejections = [(s, "no expiry with dte >= min_dte") for s in strategies]
             return []
-        picker = LegPicker(chain, self.liq, e_idx)
-        ideas: list[TradeIdea] = []
-        for strategy in route(context):
-            structure = BUILDERS[strategy](picker, self.cfg)
+        back = None
+        if any(s in MULTI_EXPIRY for s in strategies):
+            back = choose_back_expiry(chain, front, self.cfg.calendar_gap_days)
+        picker = LegPicker(chain, self.liq, front, back)
+        sigma = atm_iv(chain, front) or context.atm_iv
+        if sigma is None or not math.isfinite(sigma) or sigma <= 0:
+            self.last_rejections = [(s, "no usable implied vol in the chain") for s in strategies]
+            return []
+        view = vol_view(context, self.cfg)
+        atm = atm_row(chain, front)
+        atm_vega = float(chain.vega[atm]) if atm is not None else 0.0
+        out: list[Candidate] = []
+        for strategy in strategies:
+            structure = BUILDERS[strategy](picker, self.cfg, context.direction)
             if structure is None:
-                self.last_rejections.append((strategy, "no liquid listed legs"))
+                why = "no back-month expiry" if strategy in MULTI_EXPIRY and back is None else ""
+                self.last_rejections.append((strategy, why or "no liquid listed legs"))
                 continue
-            idea = self._idea(structure, context, chain, equity, ts_ns)
-            if isinstance(idea, str):
-                self.last_rejections.append((strategy, idea))
+            cand = self._evaluate(structure, picker, context, sigma, atm_vega, view, today)
+            if isinstance(cand, str):
+                self.last_rejections.append((strategy, cand))
             else:
-                ideas.append(idea)
-        ideas.sort(key=lambda i: (-i.score, i.strategy_type.value))
-        ideas = ideas[: self.cfg.max_ideas_per_decision]
-        return [i.model_copy(update={"rank": n}) for n, i in enumerate(ideas, start=1)]
+                out.append(cand)
+        out.sort(key=lambda c: (-c.score, c.structure.strategy.value))
+        self.last_candidates = out
+        return out
 
-    def _idea(
+    def _evaluate(
         self,
         structure: Structure,
+        picker: LegPicker,
         context: MarketContext,
-        chain: ChainSnapshot,
-        equity: Decimal,
-        ts_ns: int,
-    ) -> TradeIdea | str:
-        """Price, risk, size and score one structure; a string says why it was dropped."""
+        sigma: float,
+        atm_vega: float,
+        vview: int,
+        today: date,
+    ) -> Candidate | str:
+        """Price and profile one structure; a string says why it was dropped."""
+        chain = picker.chain
         strategy = structure.strategy
-        mids = chain.mid
-        legs: list[PayoffLeg] = []
-        leg_mids: list[Decimal] = []
+        legs: list[ExpiryLeg] = []
+        prices: list[Decimal] = []
         for row, ratio in structure.legs:
             contract = parse_occ(chain.symbols[row])
-            legs.append(PayoffLeg(bool(chain.is_call[row]), contract.strike, ratio))
-            mid = to_price(float(mids[row]), 4)
-            leg_mids.append(leg_limit_price(mid, ratio > 0, self.slippage_pct))
-        net = sum((r * m for (_, r), m in zip(structure.legs, leg_mids, strict=True)), Decimal(0))
-        is_credit = strategy in _CREDIT_STRATEGIES
-        if (is_credit and net >= 0) or (not is_credit and net <= 0):
-            return f"net price {net} has the wrong sign for a {strategy.value}"
-        profile = risk_profile(legs, net)
-        if profile.max_loss is None:
+            legs.append(
+                ExpiryLeg(bool(chain.is_call[row]), contract.strike, ratio, contract.expiry)
+            )
+            mid = (float(chain.bid[row]) + float(chain.ask[row])) / 2.0
+            prices.append(leg_limit_price(to_price(mid, 4), ratio > 0, self.slippage_pct))
+        net = sum((lg.ratio * p for lg, p in zip(legs, prices, strict=True)), ZERO)
+        if strategy in CREDIT and net >= 0:
+            return f"net price {net} is not a credit for a {strategy.value}"
+        if strategy not in CREDIT | EITHER_SIGN and net <= 0:
+            return f"net price {net} is not a debit for a {strategy.value}"
+        rows = [row for row, _ in structure.legs]
+        ivs = [float(chain.iv[r]) for r in rows]
+        model = Model(
+            spot=chain.spot,
+            rate=chain.rate,
+            div_yield=chain.div_yield,
+            t_years=tuple(float(chain.t_years[r]) for r in rows),
+            sigma=tuple(v if math.isfinite(v) and v > 0 else sigma for v in ivs),
+        )
+        t = model.horizon
+        if t <= 0:
+            return "the front expiry has passed"
+        market = Lognormal.implied(chain.spot, chain.rate, chain.div_yield, sigma, t)
+        view = view_distribution(context, chain, sigma, t, self.cfg, vview)
+        scale = 1.0 + vview * self.cfg.vol_view
+        profile = analyse(legs, net, model, market, view, view_iv_scale=scale)
+        if profile is None:
             return "undefined risk"
         if profile.max_loss >= 0:
-            return "no risk at the quoted mids (crossed or stale quotes)"
-        per_contract = -profile.max_loss * _MULT
-        cap = self.max_trade_risk_pct * equity
-        qty = int(cap // per_contract) if cap > 0 else 0
-        if qty < 1:
-            return f"one contract risks {per_contract} > cap {cap.quantize(CENT)}"
+            return "no risk at the quoted prices (crossed or stale quotes)"
+        if strategy in LONG_PREMIUM and context.expected_move is not None:
+            dte = max((min(lg.expiry for lg in legs) - today).days, 1)
+            move = context.expected_move * math.sqrt(dte / 30.0)
+            if float(net) > move:
+                return f"debit {net} exceeds the expected move {move:.2f} to expiry"
+        risk = float(-profile.max_loss)
+        override = self.kelly_overrides.get((strategy, context.regime))
+        if override is not None:
+            kelly = float(override)
+        else:
+            kelly = kelly_fraction(profile.view.pop, profile.view.payoff_ratio)
+        delta = sum(r * float(chain.delta[row]) for row, r in structure.legs)
+        vega = sum(r * float(chain.vega[row]) for row, r in structure.legs)
+        spreads = [float(picker.spreads[row]) for row in rows]
+        parts = ScoreParts(
+            ev_per_risk=profile.view.expected / risk,
+            liquidity=liquidity(spreads, self.liq.max_spread_pct),
+            fit=fit(
+                delta if math.isfinite(delta) else 0.0,
+                vega if math.isfinite(vega) else 0.0,
+                atm_vega,
+                context.direction,
+                vview,
+            ),
+        )
+        return Candidate(
+            structure=structure,
+            legs=tuple(legs),
+            leg_prices=tuple(prices),
+            net=net,
+            profile=profile,
+            model=model,
+            market=market,
+            kelly=kelly,
+            parts=parts,
+            score=parts.score(self.cfg),
+        )
 
-        score = self._score(structure, legs, net, profile, float(-profile.max_loss), context, chain)
+    def size(
+        self, cand: Candidate, context: MarketContext, equity: Decimal, room: Decimal | None = None
+    ) -> Sizing:
+        """Whole contracts for a candidate (docs/strategies.md, "Sizing")."""
+        return size(
+            cand.per_contract_risk,
+            cand.kelly,
+            context.confidence,
+            equity,
+            self.max_trade_risk_pct,
+            clamp=self.cfg.kelly_clamp,
+            room=room,
+        )
+
+    @staticmethod
+    def _why_unsized(cand: Candidate, s: Sizing) -> str:
+        if s.fraction <= 0:
+            return f"kelly fraction {s.kelly:.4f} <= 0: no edge under the view"
+        budget = s.budget.quantize(CENT)
+        return f"one contract risks {cand.per_contract_risk} > {s.limit} budget {budget}"
+
+    # ------------------------------------------------------------------ records and orders
+    def _idea(
+        self,
+        cand: Candidate,
+        sizing: Sizing,
+        context: MarketContext,
+        chain: ChainSnapshot,
+        ts_ns: int,
+        rank: int,
+    ) -> TradeIdea:
+        strategy = cand.structure.strategy
+        qty = sizing.quantity
+        scale = _MULT * qty
+        fscale = float(scale)
+        prof = cand.profile
         leg_records = [
             LegRecord(
                 symbol=chain.symbols[row],
                 side=Side.BUY if ratio > 0 else Side.SELL,
                 option_type=chain.option_type(row),
                 strike=leg.strike,
-                expiry=chain.expiry(row),
+                expiry=leg.expiry,
                 quantity=abs(ratio) * qty,
                 ratio=abs(ratio),
-                price=float(mid),
+                price=float(price),
             )
-            for (row, ratio), leg, mid in zip(structure.legs, legs, leg_mids, strict=True)
+            for (row, ratio), leg, price in zip(
+                cand.structure.legs, cand.legs, cand.leg_prices, strict=True
+            )
         ]
-        scale = _MULT * qty
         return TradeIdea(
             id=f"{context.symbol}-{ts_ns}-{strategy.value}",
             symbol=context.symbol,
@@ -221,46 +308,38 @@ class TradeAgent:
             confidence=context.confidence,
             quantity=qty,
             legs=leg_records,
-            net_price=float(net),
-            max_profit=None if profile.max_profit is None else float(profile.max_profit * scale),
-            max_loss=float(profile.max_loss * scale),
-            breakevens=[float(b) for b in profile.breakevens],
+            net_price=float(cand.net),
+            max_profit=None if prof.max_profit is None else round(prof.max_profit * fscale, 2),
+            max_loss=float(prof.max_loss * scale),
+            breakevens=list(prof.breakevens),
             exit_rules=exit_rules_for_strategy(strategy, context.confidence),
-            score=score,
+            score=cand.score,
             iv_rank=context.iv_rank,
             regime=context.regime,
+            rank=rank,
+            horizon=min(leg.expiry for leg in cand.legs),
+            pop=round(prof.market.pop, 6),
+            expected_value=round(prof.market.expected * fscale, 2),
+            kelly_fraction=round(sizing.fraction, 6),
+            score_parts=cand.parts.as_dict(),
+            pnl_cone=self.cone(cand, qty),
         )
 
-    def _score(
-        self,
-        structure: Structure,
-        legs: Sequence[PayoffLeg],
-        net: Decimal,
-        profile: RiskProfile,
-        risk: float,
-        context: MarketContext,
-        chain: ChainSnapshot,
-    ) -> float:
-        """Score as documented in the module docstring (risk = |max loss| per share)."""
-        rows = [row for row, _ in structure.legs]
-        t = float(chain.t_years[rows[0]])
-        ivs = [float(chain.iv[i]) for i in rows if math.isfinite(chain.iv[i]) and chain.iv[i] > 0]
-        sigma = sum(ivs) / len(ivs) if ivs else (context.atm_iv or 0.0)
-        spot = chain.spot
-        if sigma > 0 and t > 0:
-            pop = prob_of_profit(legs, net, profile, spot, t, chain.rate, chain.div_yield, sigma)
-        else:
-            pop = 0.5
-        em = context.expected_move or spot * sigma * math.sqrt(max(t, 0.0))
-        reward = max(best_payoff_within(legs, net, spot - em, spot + em), 0.0)
-        iv_rank = 0.5 if context.iv_rank is None else context.iv_rank
-        if structure.strategy in _SELL_PREMIUM:
-            iv_factor = 0.5 + iv_rank
-        elif structure.strategy in _BUY_PREMIUM:
-            iv_factor = 1.5 - iv_rank
-        else:
-            iv_factor = 1.0
-        return round(context.confidence * pop * reward / risk * iv_factor, 6)
+    @staticmethod
+    def cone(cand: Candidate, quantity: int) -> PnlCone:
+        """P&L (dollars at `quantity`) at now, mid-life and the front expiry, spot ±2 s.d., IV ±5."""
+        t = cand.profile.horizon
+        sd = cand.market.sd
+        spots = [round(cand.model.spot * math.exp(k * sd), 4) for k in CONE_SDS]
+        times = [0.0, t / 2.0, t]
+        grid = pnl_cone(cand.legs, float(cand.net), cand.model, spots, times, CONE_IV_SHIFTS)
+        dollars = np.round(grid * CONTRACT_MULTIPLIER * quantity, 2)
+        return PnlCone(
+            spots=spots,
+            days=[round(x * 365.0, 4) for x in times],
+            iv_shifts=list(CONE_IV_SHIFTS),
+            pnl=dollars.tolist(),
+        )
 
     def to_intent(self, idea: TradeIdea, ts_ns: int) -> SubmitOrder:
         """The opening order for an idea: one multi-leg order at the idea's net limit price."""

@@ -17,7 +17,7 @@ from gnosisd.core.enums import OptionType, PositionEffect, Side
 from gnosisd.core.errors import InvariantViolation
 from gnosisd.core.money import CONTRACT_MULTIPLIER, ZERO
 from gnosisd.core.views import Position, PositionLeg
-from gnosisd.quant.payoff import PayoffLeg, risk_profile
+from gnosisd.quant.profile import ExpiryLeg, structure_bounds
 
 M = CONTRACT_MULTIPLIER
 
@@ -68,8 +68,11 @@ class _Holding:
         return sum((leg.ratio * self.leg_marks[leg.symbol] for leg in self.legs), ZERO)
 
     def profile_totals(self) -> tuple[Decimal | None, Decimal | None]:
-        legs = [PayoffLeg(is_call=lg.is_call, strike=lg.strike, ratio=lg.ratio) for lg in self.legs]
-        p = risk_profile(legs, self.entry_net_price)
+        """Max loss and max profit in dollars at quantity (quant.profile.structure_bounds, the
+        guard's function: a calendar or diagonal is valued at its front expiry with the back leg
+        at its worst case; its max profit is model-dependent and reported as None)."""
+        legs = [ExpiryLeg(lg.is_call, lg.strike, lg.ratio, lg.expiry) for lg in self.legs]
+        p = structure_bounds(legs, self.entry_net_price)
         scale = M * self.quantity
         loss = None if p.max_loss is None else p.max_loss * scale
         profit = None if p.max_profit is None else p.max_profit * scale

@@ -24,12 +24,18 @@ class ExitRules(Record):
     stop_loss_pct: fraction of max loss at which to stop out (larger = wider stop).
     time_exit_dte: close when days to the front expiry fall to this value.
     max_days_held: close after holding this many calendar days.
+    trailing_stop_pct: once the best P&L reached this fraction of the profit base, close when P&L
+        falls this fraction of the profit base below its best (0 = off).
+    breakeven_trigger_pct: once the best P&L reached this fraction of the profit base, close when
+        P&L falls back to zero (the stop moves to breakeven; 0 = off). docs/risk.md, "Exit rules".
     """
 
     profit_target_pct: float = Field(gt=0, le=5)
     stop_loss_pct: float = Field(gt=0, le=1)
     time_exit_dte: int = Field(ge=0)
     max_days_held: int = Field(ge=1)
+    trailing_stop_pct: float = Field(default=0.0, ge=0, le=1)
+    breakeven_trigger_pct: float = Field(default=0.0, ge=0, le=5)
 
 
 class MarketContext(Record):
@@ -62,6 +68,15 @@ class LegRecord(Record):
     price: float  # per-share price used in the risk maths (mid of the leg's quote)
 
 
+class PnlCone(Record):
+    """Idea P&L in dollars at its quantity: pnl[day][iv shift][spot] (docs/strategies.md)."""
+
+    spots: list[float]
+    days: list[float]  # days from as_of: now, mid-life, front expiry
+    iv_shifts: list[float]  # added to every leg's implied vol (0.05 = +5 vol points)
+    pnl: list[list[list[float]]]
+
+
 class TradeIdea(Record):
     """A trade a trader could place as is: listed legs, net price, exact risk, size, exits."""
 
@@ -82,3 +97,11 @@ class TradeIdea(Record):
     iv_rank: float | None = None
     regime: Regime | None = None
     rank: int = 0
+    # Risk profile at the front expiry (docs/strategies.md): POP and expected value (dollars at
+    # quantity) under the chain-implied lognormal; the Kelly fraction used for sizing.
+    horizon: date | None = None
+    pop: float | None = Field(default=None, ge=0, le=1)
+    expected_value: float | None = None
+    kelly_fraction: float | None = None
+    score_parts: dict[str, float] = Field(default_factory=dict)
+    pnl_cone: PnlCone | None = None

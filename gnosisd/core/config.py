@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gnosisd.core.enums import StrategyType
 from gnosisd.core.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/config.yaml")
@@ -26,6 +27,12 @@ class Section(BaseModel):
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# A cell of the trade agent's routing table: "<direction>.<vol state>" (docs/strategies.md).
+RoutingCell = Literal[
+    "bullish.low", "bullish.mid", "bullish.high",
+    "bearish.low", "bearish.mid", "bearish.high",
+    "neutral.low", "neutral.mid", "neutral.high",
+]  # fmt: skip
 
 
 class RuntimeConfig(Section):
@@ -40,6 +47,15 @@ class RuntimeConfig(Section):
     decision_interval_minutes: int = Field(default=30, ge=1, le=390)
     shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     watchdog_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Observability (docs/operations.md): Prometheus endpoint (None: off; 0: any free port),
+    # status file for `gnosisd status` (None: <state_dir>/status.json), log retention, and the
+    # silence after which a market-data stream counts as stale (every stream stale in a session
+    # stops the systemd watchdog pings).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    status_file: Path | None = None
+    log_retention_days: int = Field(default=30, ge=1, le=3650)
+    stale_stream_seconds: float = Field(default=120.0, gt=0, le=3600)
 
 
 class HedgeConfig(Section):
@@ -48,6 +64,8 @@ class HedgeConfig(Section):
     # Dealer sign convention: "short_puts_long_calls" assumes customers buy puts and sell calls
     # (dealers long call gamma, short put gamma), the common SqueezeMetrics convention.
     dealer_convention: Literal["short_puts_long_calls", "short_all"] = "short_puts_long_calls"
+    charm_flow_threshold: float = Field(default=250_000.0, gt=0)  # $ of delta per day (absolute)
+    zero_dte_threshold: float = Field(default=0.5, gt=0, le=1)  # 0DTE share of |GEX| for a flag
 
 
 class LiquidityConfig(Section):
@@ -55,30 +73,53 @@ class LiquidityConfig(Section):
     thin_threshold: float = Field(default=0.001, gt=0, le=1)
     max_spread_pct: float = Field(default=0.15, gt=0, le=1)
     min_open_interest: int = Field(default=100, ge=0)
+    trade_window: int = Field(default=200, ge=2, le=100_000)  # trades for the effective spread
 
 
 class SentimentConfig(Section):
     bullish_threshold: float = Field(default=0.3, gt=0, le=1)
     bearish_threshold: float = Field(default=0.3, gt=0, le=1)
     momentum_lookback: int = Field(default=30, ge=2, le=10_000)
+    news_half_life_minutes: float = Field(default=120.0, gt=0, le=10_080)  # headline decay
 
 
 class VolatilityConfig(Section):
     lookback_days: int = Field(default=252, ge=5, le=2520)
     iv_rank_threshold: float = Field(default=0.7, gt=0, lt=1)
     realized_window: int = Field(default=30, ge=2, le=10_000)
+    garch_window: int = Field(default=500, ge=100, le=5_000)  # daily returns for GARCH(1,1)
+    # Top up a short daily ATM IV history (and the GARCH returns) from the `arch` package's bundled
+    # VIX and S&P 500 data, each point tagged as a proxy; "none" starts from an empty history.
+    iv_backfill: Literal["bundled", "none"] = "bundled"
+    expansion_change: float = Field(default=0.10, gt=0, lt=1)  # ATM IV rise vs last session
+    crush_change: float = Field(default=0.15, gt=0, lt=1)  # ATM IV fall vs last session
+    compression_rank: float = Field(default=0.25, ge=0, lt=1)  # iv_rank at or below: compression
 
 
 class TradeAgentConfig(Section):
     default_capital: float = Field(default=100_000.0, gt=0)
     min_confidence: float = Field(default=0.3, ge=0, le=1)
-    max_ideas_per_decision: int = Field(default=1, ge=0, le=10)
+    max_ideas_per_decision: int = Field(default=1, ge=0, le=20)
     target_dte: int = Field(default=30, ge=1, le=365)
     min_dte: int = Field(default=7, ge=0, le=365)
     long_delta: float = Field(default=0.50, gt=0, lt=1)
     short_delta: float = Field(default=0.30, gt=0, lt=1)
     condor_short_delta: float = Field(default=0.20, gt=0, lt=1)
     spread_width: float = Field(default=5.0, gt=0, le=100)
+    # Routing, structures, scoring and sizing: docs/strategies.md explains every key.
+    vol_routing: Literal["buy_high_iv", "sell_high_iv"] = "buy_high_iv"
+    high_iv_rank: float = Field(default=0.7, gt=0, lt=1)
+    low_iv_rank: float = Field(default=0.3, ge=0, lt=1)
+    long_option_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    routing: dict[RoutingCell, list[StrategyType]] = Field(default_factory=dict)  # cell overrides
+    calendar_gap_days: int = Field(default=28, ge=7, le=365)
+    diagonal_long_delta: float = Field(default=0.65, gt=0, lt=1)
+    view_strength: float = Field(default=0.25, ge=0, le=2)
+    vol_view: float = Field(default=0.15, ge=0, lt=1)
+    score_liquidity_weight: float = Field(default=0.2, ge=0, le=10)
+    score_fit_weight: float = Field(default=0.5, ge=0, le=10)
+    kelly_clamp: float = Field(default=0.25, gt=0, le=1)
+    max_portfolio_risk_pct: float = Field(default=0.10, gt=0, le=1)
 
 
 class ExecutionConfig(Section):
@@ -105,7 +146,10 @@ class AlpacaConfig(Section):
 
     api_key: SecretStr | None = None  # ALPACA_API_KEY
     secret_key: SecretStr | None = None  # ALPACA_SECRET_KEY
-    base_url: str | None = None  # ALPACA_BASE_URL
+    base_url: str | None = None  # ALPACA_BASE_URL (trading REST)
+    data_url: str | None = None  # ALPACA_DATA_URL (market-data REST)
+    data_stream_url: str | None = None  # ALPACA_DATA_STREAM_URL (stock/option/news streams' base)
+    trading_stream_url: str | None = None  # ALPACA_TRADING_STREAM_URL (trade_updates)
 
 
 class Settings(BaseSettings):
@@ -151,6 +195,9 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "ALPACA_API_KEY": ("alpaca", "api_key"),
     "ALPACA_SECRET_KEY": ("alpaca", "secret_key"),
     "ALPACA_BASE_URL": ("alpaca", "base_url"),
+    "ALPACA_DATA_URL": ("alpaca", "data_url"),
+    "ALPACA_DATA_STREAM_URL": ("alpaca", "data_stream_url"),
+    "ALPACA_TRADING_STREAM_URL": ("alpaca", "trading_stream_url"),
 }
 SECRET_KEYS = frozenset({("alpaca", "api_key"), ("alpaca", "secret_key")})
 

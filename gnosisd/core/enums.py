@@ -43,6 +43,12 @@ class StrategyType(StrEnum):
     IRON_BUTTERFLY = "iron_butterfly"
     STRADDLE = "straddle"
     STRANGLE = "strangle"
+    REVERSE_IRON_CONDOR = "reverse_iron_condor"
+    CALL_CALENDAR = "call_calendar"
+    PUT_CALENDAR = "put_calendar"
+    CALL_DIAGONAL = "call_diagonal"
+    PUT_DIAGONAL = "put_diagonal"
+    BROKEN_WING_BUTTERFLY = "broken_wing_butterfly"
 
 
 class PositionEffect(StrEnum):

@@ -1,13 +1,15 @@
-"""Volatility engine: realised vol, 30-day ATM implied vol, IV rank/percentile, term slope.
+"""Volatility engine: realised-vol estimators, 30-day ATM IV, IV rank/percentile, GARCH(1,1), VRP.
 
-Keeps one ATM IV per New York trading day; `history()` hands it to the runtime to persist and pass
-back at restart. Formulas and units are in docs/engines.md.
+Keeps one ATM IV per New York trading day (each point tagged with its source, topped up from a
+bundled proxy when short) and a bounded window of daily returns for the GARCH forecast.
+Formulas, units and the regime rule are in docs/engines.md.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from datetime import date
 from itertools import pairwise
 
@@ -16,6 +18,16 @@ import numpy as np
 from gnosisd.bus.events import Bar, ChainSnapshot, EngineSnapshot
 from gnosisd.core.clock import NEW_YORK, ns_to_datetime
 from gnosisd.core.config import VolatilityConfig
+from gnosisd.engines.estimators import BarVolEstimators
+from gnosisd.engines.garch import (
+    PROXY_IV_SOURCE,
+    PROXY_RETURN_SOURCE,
+    GarchForecast,
+    bundled_iv_proxy,
+    bundled_return_proxy,
+    garch_forecast,
+)
+from gnosisd.quant.chain import ChainAnalytics, analyze_chain
 
 NAME = "volatility"
 BARS_PER_YEAR = 252 * 390  # 1-minute bars: 252 sessions × 390 regular-session minutes
@@ -23,6 +35,11 @@ TARGET_DAYS = 30.0
 SHORT_DAYS = 7.0
 LONG_DAYS = 60.0
 MIN_HISTORY_DAYS = 5
+MIN_GARCH_RETURNS = 100
+PREVIOUS_SESSION_DAYS = 7  # the IV change compares with an observed day at most this far back
+OBSERVED = "observed"  # source tag of an ATM IV the engine read from a chain, or a real return
+
+HistoryItem = tuple[date, float] | tuple[date, float, str]
 
 
 def ny_day(ts_ns: int) -> date:
@@ -50,16 +67,24 @@ def atm_term_structure(chain: ChainSnapshot) -> list[tuple[float, float]]:
     """(T in years, ATM IV) per live expiry, ascending T.
 
     ATM IV of an expiry: the strike nearest spot among rows with a usable IV, mean of its call and
-    put IVs (whichever are usable).
+    put IVs (whichever are usable). One pass over the chain (sorted by expiry, then |K − S|).
     """
     ok = np.isfinite(chain.iv) & (chain.iv > 0) & (chain.t_years > 0)
+    if not np.any(ok):
+        return []
+    e = chain.expiry_idx[ok]
+    dist = np.abs(chain.strike[ok] - chain.spot)
+    k, t, iv = chain.strike[ok], chain.t_years[ok], chain.iv[ok]
+    order = np.lexsort((dist, e))
+    e, dist, k, t, iv = e[order], dist[order], k[order], t[order], iv[order]
+    first = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])  # nearest row of each expiry
     out: list[tuple[float, float]] = []
-    for e in np.unique(chain.expiry_idx[ok]):
-        rows = ok & (chain.expiry_idx == e)
-        k = chain.strike[rows]
-        nearest = k[int(np.argmin(np.abs(k - chain.spot)))]
-        at = rows & (chain.strike == nearest)
-        out.append((float(np.mean(chain.t_years[at])), float(np.mean(chain.iv[at]))))
+    bounds = [*first.tolist(), len(e)]
+    for a, b in pairwise(bounds):
+        nearest = k[a]
+        rows = slice(a, b)
+        at = k[rows] == nearest
+        out.append((float(np.mean(t[rows][at])), float(np.mean(iv[rows][at]))))
     out.sort()
     return out
 
@@ -100,38 +125,102 @@ def iv_rank_percentile(values: list[float], current: float) -> tuple[float, floa
 
 
 class VolatilityEngine:
-    """Realised and implied volatility of one symbol, with a persisted daily ATM IV history."""
+    """Realised and implied volatility of one symbol, with a persisted daily ATM IV history.
+
+    `history` items are (date, iv) or (date, iv, source); the 2-element form (what older state
+    files hold) is read as observed. With `cfg.iv_backfill == "bundled"` a history shorter than
+    `lookback_days` is topped up at construction with proxy points dated before its oldest point,
+    and the GARCH window with proxy daily returns (see docs/engines.md).
+    """
 
     def __init__(
         self,
         symbol: str,
         cfg: VolatilityConfig,
-        history: list[tuple[date, float]] | None = None,
+        history: Sequence[HistoryItem] | None = None,
+        returns: Sequence[HistoryItem] | None = None,
     ) -> None:
         self.symbol = symbol
         self.cfg = cfg
-        self._bars: deque[tuple[date, float]] = deque(maxlen=cfg.realized_window + 1)
-        self._daily: dict[date, float] = {}
-        for day, iv in history or []:
+        self._est = BarVolEstimators(cfg.realized_window, BARS_PER_YEAR)
+        self._daily: dict[date, tuple[float, str]] = {}
+        for item in history or []:
+            day, iv = item[0], float(item[1])
+            source = str(item[2]) if len(item) > 2 else OBSERVED
             if math.isfinite(iv) and iv > 0:
-                self._daily[day] = float(iv)
+                self._daily[day] = (iv, source)
+        self._returns: deque[tuple[date, float, str]] = deque(maxlen=cfg.garch_window)
+        for item in sorted(returns or [], key=lambda x: x[0]):
+            r = float(item[1])
+            if math.isfinite(r):
+                self._returns.append((item[0], r, str(item[2]) if len(item) > 2 else OBSERVED))
+        if cfg.iv_backfill == "bundled":
+            self.backfill()
         self._trim()
         self._spot = math.nan
         self._spot_ts = -1
         self._atm_iv = math.nan
         self._term_slope = math.nan
         self._chain_spot = math.nan
+        self._analytics: ChainAnalytics | None = None
+        self._smile: dict[str, float] = {}
+        self._today: date | None = None
+        self._prev_iv = math.nan  # last observed ATM IV of an earlier session
+        self._day_close: tuple[date, float] | None = None  # latest bar close of the current day
+        self._prev_close: tuple[date, float] | None = None  # close of the previous session
+        self._fit_day: date | None = None
+        self._garch: GarchForecast | None = None
+
+    # ------------------------------------------------------------------ history
+    def backfill(self) -> int:
+        """Top up the IV history to `lookback_days` and the return window to `garch_window` from
+        the bundled proxies, using only points dated before the oldest point held; return how
+        many IV points were added."""
+        added = 0
+        need = self.cfg.lookback_days - len(self._daily)
+        if need > 0:
+            oldest = min(self._daily) if self._daily else date.max
+            proxy = [(d, v) for d, v in bundled_iv_proxy(self.symbol) if d < oldest][-need:]
+            for d, v in proxy:
+                self._daily[d] = (v, PROXY_IV_SOURCE)
+            added = len(proxy)
+        room = self.cfg.garch_window - len(self._returns)
+        if room > 0:
+            first = self._returns[0][0] if self._returns else date.max
+            older = [(d, r) for d, r in bundled_return_proxy(self.symbol) if d < first][-room:]
+            for d, r in reversed(older):
+                self._returns.appendleft((d, r, PROXY_RETURN_SOURCE))
+        return added
 
     def history(self) -> list[tuple[date, float]]:
         """Daily ATM IV (last value of each New York day), oldest first, at most lookback_days."""
-        return sorted(self._daily.items())
+        return [(d, v) for d, (v, _) in sorted(self._daily.items())]
 
+    def history_records(self) -> list[tuple[date, float, str]]:
+        """Like `history()` with each point's source: "observed" or a proxy tag."""
+        return [(d, v, s) for d, (v, s) in sorted(self._daily.items())]
+
+    def returns_history(self) -> list[tuple[date, float, str]]:
+        """The GARCH window: (session date, daily log return, source), oldest first."""
+        return list(self._returns)
+
+    def _trim(self) -> None:
+        days = sorted(self._daily)
+        for d in days[: max(len(days) - self.cfg.lookback_days, 0)]:
+            del self._daily[d]
+
+    # ------------------------------------------------------------------ events
     def update(self, event: object) -> EngineSnapshot | None:
         """Fold in a Bar or ChainSnapshot of this symbol; emit once any vol is known."""
         if isinstance(event, Bar) and event.symbol == self.symbol:
-            self._bars.append((ny_day(event.ts_ns), event.close))
+            day = ny_day(event.ts_ns)
+            self._new_day(day)
+            self._est.push(day, event.open, event.high, event.low, event.close)
+            if event.close > 0:
+                self._day_close = (day, event.close)
             self._set_spot(event.close, event.ts_ns)
         elif isinstance(event, ChainSnapshot) and event.underlying == self.symbol:
+            self._new_day(ny_day(event.ts_ns))
             self._read_chain(event)
         else:
             return None
@@ -142,50 +231,147 @@ class VolatilityEngine:
             engine=NAME, symbol=self.symbol, ts_ns=event.ts_ns, metrics=m, flags=self.flags(m)
         )
 
+    def _new_day(self, day: date) -> None:
+        """On the first event of a New York day: close the last session's return, refit GARCH."""
+        if self._today is not None and day <= self._today:
+            return
+        if self._day_close is not None and self._day_close[0] < day:
+            if self._prev_close is not None and self._prev_close[1] > 0:
+                r = math.log(self._day_close[1] / self._prev_close[1])
+                self._returns.append((self._day_close[0], r, OBSERVED))
+            self._prev_close = self._day_close
+        self._today = day
+        self._prev_iv = self._last_observed_before(day)
+        self._refit(day)
+
+    def _last_observed_before(self, day: date) -> float:
+        """The latest observed ATM IV of an earlier day at most PREVIOUS_SESSION_DAYS back (a
+        stale or untagged old point is no "last session")."""
+        for d in sorted(self._daily, reverse=True):
+            v, src = self._daily[d]
+            if d < day and src == OBSERVED:
+                return v if (day - d).days <= PREVIOUS_SESSION_DAYS else math.nan
+        return math.nan
+
+    def _refit(self, day: date) -> None:
+        """Fit GARCH(1,1) on the return window at most once per session (deterministic)."""
+        if self._fit_day == day:
+            return
+        self._fit_day = day
+        if len(self._returns) < MIN_GARCH_RETURNS:
+            self._garch = None
+            return
+        returns = np.fromiter((r for _, r, _ in self._returns), dtype=np.float64)
+        self._garch = garch_forecast(returns, horizon_days=round(TARGET_DAYS * 252 / 365))
+
     def _set_spot(self, spot: float, ts_ns: int) -> None:
         if ts_ns >= self._spot_ts and spot > 0:
             self._spot, self._spot_ts = spot, ts_ns
 
+    def _analyze(self, chain: ChainSnapshot) -> ChainAnalytics | None:
+        """Smile analytics of the chain (gnosisd.quant.chain): the chain's own IVs where it has
+        usable ones, else IVs solved from the mid quotes; warm-started from the last fit."""
+        usable = np.isfinite(chain.iv) & (chain.iv > 0)
+        iv = chain.iv if np.any(usable) else None
+        prev = self._analytics
+        try:
+            with np.errstate(all="ignore"):
+                return analyze_chain(chain, iv=iv, previous=prev)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            return None
+
     def _read_chain(self, chain: ChainSnapshot) -> None:
         self._set_spot(chain.spot, chain.ts_ns)
-        term = atm_term_structure(chain)
-        atm = iv_at(term, TARGET_DAYS)
+        analytics = self._analyze(chain) if len(chain) else None
+        if analytics is not None and math.isfinite(analytics.atm_iv_30d):
+            self._analytics = analytics
+            atm, slope = analytics.atm_iv_30d, analytics.term_slope
+            self._smile = {
+                "atm_iv_7d": analytics.atm_iv_7d,
+                "atm_iv_60d": analytics.atm_iv_60d,
+                "rr25": analytics.rr25_30d,
+                "bf25": analytics.bf25_30d,
+                "straddle_move": analytics.expected_move_front,
+            }
+        else:  # nearest-strike ATM IV of the chain's own column (no smile figures)
+            term = atm_term_structure(chain)
+            atm = iv_at(term, TARGET_DAYS)
+            slope = iv_at(term, LONG_DAYS) - iv_at(term, SHORT_DAYS) if len(term) >= 2 else math.nan
+            self._smile = {}
         if not (math.isfinite(atm) and atm > 0):
             return  # an unusable chain leaves the previous implied figures in place
         self._atm_iv = atm
         self._chain_spot = chain.spot
-        self._term_slope = (
-            iv_at(term, LONG_DAYS) - iv_at(term, SHORT_DAYS) if len(term) >= 2 else math.nan
-        )
-        self._daily[ny_day(chain.ts_ns)] = atm
+        self._term_slope = slope if len(chain.expiries) >= 2 else math.nan
+        self._daily[ny_day(chain.ts_ns)] = (atm, OBSERVED)
         self._trim()
 
-    def _trim(self) -> None:
-        days = sorted(self._daily)
-        for d in days[: max(len(days) - self.cfg.lookback_days, 0)]:
-            del self._daily[d]
-
+    # ------------------------------------------------------------------ outputs
     def metrics(self) -> dict[str, float]:
-        """realized_vol, atm_iv, iv_rank, iv_percentile, term_slope, expected_move, spot."""
+        """Realised vols, atm_iv, iv rank/percentile, term_slope, expected_move, GARCH, VRP, spot."""
         rank = pct = math.nan
         if math.isfinite(self._atm_iv) and self._daily:
-            rank, pct = iv_rank_percentile(list(self._daily.values()), self._atm_iv)
+            values = [v for v, _ in self._daily.values()]
+            rank, pct = iv_rank_percentile(values, self._atm_iv)
+        est = self._est
+        garch = self._garch.vol if self._garch is not None else math.nan
+        proxy_days = sum(1 for _, s in self._daily.values() if s != OBSERVED)
         return {
-            "realized_vol": realized_vol(list(self._bars)),
+            "realized_vol": est.close_to_close(),
+            "rv_parkinson": est.parkinson(),
+            "rv_garman_klass": est.garman_klass(),
+            "rv_yang_zhang": est.yang_zhang(),
             "atm_iv": self._atm_iv,
             "iv_rank": rank,
             "iv_percentile": pct,
+            "iv_change": self._atm_iv / self._prev_iv - 1.0,
+            "iv_history_days": float(len(self._daily)),
+            "iv_history_proxy_days": float(proxy_days),
             "term_slope": self._term_slope,
+            "atm_iv_7d": self._smile.get("atm_iv_7d", math.nan),
+            "atm_iv_60d": self._smile.get("atm_iv_60d", math.nan),
+            "rr25": self._smile.get("rr25", math.nan),
+            "bf25": self._smile.get("bf25", math.nan),
+            "straddle_move": self._smile.get("straddle_move", math.nan),
             # 1 s.d. move over 30 calendar days implied by the ATM IV (Hull ch. 15, σ√T).
             "expected_move": self._chain_spot * self._atm_iv * math.sqrt(TARGET_DAYS / 365.0),
+            "garch_vol": garch,
+            "garch_persistence": (self._garch.persistence if self._garch is not None else math.nan),
+            "vrp": self._atm_iv - garch,
             "spot": self._spot,
         }
 
     def flags(self, m: dict[str, float]) -> tuple[str, ...]:
-        """short_history under 5 days of IV history; high_iv when iv_rank >= iv_rank_threshold
-        (not raised on a short history, whose rank means little)."""
-        if len(self._daily) < MIN_HISTORY_DAYS:
-            return ("short_history",)
-        if m["iv_rank"] >= self.cfg.iv_rank_threshold:
-            return ("high_iv",)
-        return ()
+        """History quality, high_iv, and the vol regime (crush / expansion / compression)."""
+        out: list[str] = []
+        short = len(self._daily) < MIN_HISTORY_DAYS
+        if short:
+            out.append("short_history")
+        if m["iv_history_proxy_days"] > 0:
+            out.append("proxy_history")
+        if not short and m["iv_rank"] >= self.cfg.iv_rank_threshold:
+            out.append("high_iv")
+        change = m["iv_change"]
+        if change <= -self.cfg.crush_change:
+            out.append("vol_crush")
+        elif change >= self.cfg.expansion_change:
+            out.append("vol_expansion")
+        elif (
+            not short
+            and m["iv_rank"] <= self.cfg.compression_rank
+            and m["rv_yang_zhang"] < m["atm_iv"]
+        ):
+            out.append("vol_compression")
+        return tuple(out)
+
+
+__all__ = [
+    "NAME",
+    "OBSERVED",
+    "VolatilityEngine",
+    "atm_term_structure",
+    "iv_at",
+    "iv_rank_percentile",
+    "ny_day",
+    "realized_vol",
+]

@@ -14,15 +14,16 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from gnosisd.bus.events import Bar, ChainSnapshot, Quote, SessionClosed, Trade
+from gnosisd.bus.events import Bar, ChainSnapshot, NewsItem, Quote, SessionClosed, Trade
 from gnosisd.core.calendar import Session, TradingCalendar
 from gnosisd.core.clock import datetime_to_ns
 from gnosisd.core.enums import Regime
 from gnosisd.feeds.listing import ChainGrid, build_grid
+from gnosisd.feeds.news import Headline, draw_headlines
 from gnosisd.feeds.surface import SurfaceParams, price_chain
 
 FloatArray = npt.NDArray[np.float64]
-SimEvent = Quote | Trade | Bar | ChainSnapshot | SessionClosed
+SimEvent = Quote | Trade | Bar | ChainSnapshot | NewsItem | SessionClosed
 
 NS_PER_S = 1_000_000_000
 NS_PER_MIN = 60 * NS_PER_S
@@ -30,6 +31,7 @@ RISK_FREE_RATE = 0.045
 _REGULAR_MINUTES = 390
 _TRADING_DAYS = 252
 _FACTOR_CORR = 0.85  # correlation of index ETF returns with the common market factor
+_NEWS_STREAM = 0x4E657773  # seed-sequence key of the headline stream ("News")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class _SessionPath:
     trade_sizes: npt.NDArray[np.int64]  # (n_sym, n_ticks)
     bar_extra_volume: FloatArray  # (n_sym, n_min)
     grids: tuple[ChainGrid, ...]
+    news: tuple[Headline, ...] = ()
 
 
 class SimMarket:
@@ -132,6 +135,7 @@ class SimMarket:
         initial_regime: Regime | None = None,
         calendar: TradingCalendar | None = None,
         emit_session_closed: bool = False,
+        emit_news: bool = False,
     ) -> None:
         if not symbols:
             raise ValueError("SimMarket needs at least one symbol")
@@ -143,6 +147,7 @@ class SimMarket:
         self.ticks_per_minute = ticks_per_minute
         self.regime_block_minutes = regime_block_minutes
         self.emit_session_closed = emit_session_closed
+        self.emit_news = emit_news
         self.rate = RISK_FREE_RATE
         self._cal = calendar or TradingCalendar()
         self._profiles = [PROFILES.get(s, DEFAULT_PROFILE) for s in self.symbols]
@@ -195,8 +200,10 @@ class SimMarket:
         if the stream is not consumed to the end (the daemon may stop early).
 
         Per minute: the previous minute's Bar (at the minute boundary), a ChainSnapshot every
-        `chain_refresh_minutes` from the open, then quote+trade ticks. At the close: the last Bar
-        and, if `emit_session_closed`, SessionClosed with each symbol's settlement price.
+        `chain_refresh_minutes` from the open, if `emit_news` any NewsItem of that minute (a few per
+        session, tone following the regime, from their own seeded stream so the market path does
+        not depend on the flag), then quote+trade ticks. At the close: the last Bar and, if
+        `emit_session_closed`, SessionClosed with each symbol's settlement price.
         """
         if self._last_day is not None and session.day <= self._last_day:
             raise ValueError(f"session {session.day} is not after {self._last_day}")
@@ -308,6 +315,14 @@ class SimMarket:
             for s, (sym, prof) in enumerate(zip(self.symbols, self._profiles, strict=True))
         )
 
+        news: tuple[Headline, ...] = ()
+        if self.emit_news:
+            news_rng = np.random.default_rng(
+                np.random.SeedSequence([self.seed, session.day.toordinal(), _NEWS_STREAM])
+            )
+            news = tuple(
+                draw_headlines(news_rng, self.symbols, [REGIMES[int(g)] for g in minute_regime])
+            )
         for b in range(n_blocks):
             if b == 0 or blocks[b] != blocks[b - 1]:
                 block_ns = open_ns + b * self.regime_block_minutes * NS_PER_MIN
@@ -329,6 +344,7 @@ class SimMarket:
             trade_sizes=trade_sizes,
             bar_extra_volume=bar_extra,
             grids=grids,
+            news=news,
         )
 
     def _chain(self, s: int, path: _SessionPath, m: int, ts_ns: int, spot: float) -> ChainSnapshot:
@@ -355,6 +371,9 @@ class SimMarket:
         n_sym = len(self.symbols)
         spots = [round(float(p), 2) for p in path.open_prices]
         prev_regime = -1
+        news_at: dict[int, list[Headline]] = {}
+        for h in path.news:
+            news_at.setdefault(h.minute, []).append(h)
         for m in range(path.n_min + 1):
             t_m = path.open_ns + m * NS_PER_MIN
             if m > 0:
@@ -383,6 +402,8 @@ class SimMarket:
                     chain = self._chain(s, path, m, t_m, spots[s])
                     self._last_chain[sym] = chain
                     yield t_m, chain
+            for h in news_at.get(m, ()):
+                yield t_m, NewsItem(ts_ns=t_m, headline=h.text, symbols=h.symbols)
             events: list[tuple[int, int, SimEvent]] = []
             for s, sym in enumerate(self.symbols):
                 half = self._profiles[s].quote_spread / 2.0

@@ -28,10 +28,11 @@ class DropReason(StrEnum):
     BAD_BAR = "bad_bar"  # high < low, open/close outside [low, high], negative volume
     BAD_SIZE = "bad_size"  # negative trade or quote size
     BAD_CHAIN = "bad_chain"
+    BAD_NEWS = "bad_news"  # empty or non-text headline
 
 
 class MarketDataValidator:
-    """Validate quotes, trades, bars and chain snapshots for a known set of underlyings.
+    """Validate quotes, trades, bars, chain snapshots and news items for a known set of underlyings.
 
     A chain snapshot is dropped when more than `max_bad_row_fraction` of its rows are bad
     (non-finite, crossed, negative bid, non-positive strike, negative time); bad rows of a kept
@@ -74,8 +75,8 @@ class MarketDataValidator:
             return self._bar(event, now_ns)
         if isinstance(event, ChainSnapshot):
             return self._chain(event, now_ns)
-        if isinstance(event, NewsItem) and event.ts_ns > now_ns + self.max_future_ns:
-            return DropReason.FUTURE_TIMESTAMP
+        if isinstance(event, NewsItem):
+            return self._news(event, now_ns)
         return None
 
     def _common(self, symbol: str, ts_ns: int, now_ns: int) -> DropReason | None:
@@ -83,6 +84,17 @@ class MarketDataValidator:
             return DropReason.UNKNOWN_SYMBOL
         if ts_ns > now_ns + self.max_future_ns:
             return DropReason.FUTURE_TIMESTAMP
+        return None
+
+    def _news(self, n: NewsItem, now_ns: int) -> DropReason | None:
+        """A headline must name at least one known symbol (others may ride along: news often
+        tags several tickers) and have text."""
+        if n.ts_ns > now_ns + self.max_future_ns:
+            return DropReason.FUTURE_TIMESTAMP
+        if not any(self._known(s.upper()) for s in n.symbols):
+            return DropReason.UNKNOWN_SYMBOL
+        if not n.headline.strip():
+            return DropReason.BAD_NEWS
         return None
 
     def _quote(self, q: Quote, now_ns: int) -> DropReason | None:

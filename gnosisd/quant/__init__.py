@@ -1,1 +1,1 @@
-"""Numerics: Black-Scholes-Merton prices and greeks, payoff and risk-profile maths."""
+"""Numerics: BSM prices, greeks and implied vols, American prices, SVI smiles, chain analytics."""

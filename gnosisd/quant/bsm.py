@@ -1,6 +1,7 @@
 """Vectorised Black-Scholes-Merton prices and greeks with a continuous dividend yield q.
 
-Inputs are numpy arrays or scalars and broadcast together; outputs are float64 arrays.
+Inputs are numpy arrays or scalars and broadcast together; outputs are float64 arrays. `kind` is
+"call"/"put" ("c"/"p", an OptionType), an array of them, or booleans (True = call); T in years.
 Formulas: Haug, The Complete Guide to Option Pricing Formulas (2nd ed.), ch. 1-2 (generalised BSM, b=r-q).
 """
 
@@ -13,6 +14,7 @@ import numpy.typing as npt
 from scipy.special import ndtr
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 ArrayLike = npt.ArrayLike
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -22,8 +24,10 @@ _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 class Greeks:
     """Per-share sensitivities (arrays of the broadcast shape).
 
-    vega is per 1.00 of vol, theta per year of calendar time passing (dV/dt = -dV/dT), rho per 1.00
-    of rate, vanna = dDelta/dSigma, charm = dDelta/dt (change of delta as one year passes).
+    vega is per 1.00 of vol (divide by 100 for one vol point), theta per year of calendar time
+    passing (dV/dt = -dV/dT; divide by 365 for one day), rho per 1.00 of rate, vanna = dDelta/dSigma
+    (= dVega/dS, per 1.00 of vol), charm = dDelta/dt (change of delta as one year passes), vomma
+    (volga) = dVega/dSigma (per 1.00 of vol, squared).
     """
 
     delta: FloatArray
@@ -33,6 +37,27 @@ class Greeks:
     rho: FloatArray
     vanna: FloatArray
     charm: FloatArray
+    vomma: FloatArray
+
+
+def is_call_mask(kind: ArrayLike) -> BoolArray:
+    """Return a boolean array (True = call) for `kind`: booleans, or "call"/"put"/"c"/"p" strings.
+
+    Raise ValueError for any other string and TypeError for other dtypes (an integer ±1 convention
+    would silently read puts as calls).
+    """
+    arr = np.asarray(kind)
+    if arr.dtype == np.bool_:
+        return arr
+    if arr.dtype.kind in "USO":
+        text = arr.astype(np.str_)
+        call = (text == "call") | (text == "c")
+        put = (text == "put") | (text == "p")
+        if not np.all(call | put):
+            bad = sorted({str(v) for v in np.atleast_1d(text[~(call | put)])})[:5]
+            raise ValueError(f"option kind must be 'call' or 'put' ('c'/'p'), got {bad}")
+        return np.asarray(call, dtype=np.bool_)
+    raise TypeError(f"option kind must be booleans or 'call'/'put' strings, got dtype {arr.dtype}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +73,7 @@ class _Core:
     sigma: FloatArray  # 1.0 where degenerate (keeps divisions finite)
     sqrt_t: FloatArray  # 1.0 where degenerate
     expired: npt.NDArray[np.bool_]
+    d1: FloatArray  # 0.0 where degenerate
     d2: FloatArray  # 0.0 where degenerate
     pdf1: FloatArray  # n(d1), 0.0 where degenerate
     cdf1: FloatArray  # N(d1), or the deterministic-forward indicator where degenerate
@@ -57,7 +83,7 @@ class _Core:
 
 
 def _core(
-    is_call: ArrayLike,
+    kind: ArrayLike,
     S: ArrayLike,
     K: ArrayLike,
     T: ArrayLike,
@@ -66,7 +92,7 @@ def _core(
     sigma: ArrayLike,
 ) -> _Core:
     c, s, k, t, rr, qq, v = np.broadcast_arrays(
-        np.asarray(is_call, dtype=np.bool_),
+        is_call_mask(kind),
         np.asarray(S, dtype=np.float64),
         np.asarray(K, dtype=np.float64),
         np.asarray(T, dtype=np.float64),
@@ -106,6 +132,7 @@ def _core(
         sigma=v_safe,
         sqrt_t=sqrt_t,
         expired=expired,
+        d1=np.where(valid, d1, 0.0),
         d2=np.where(valid, d2, 0.0),
         pdf1=pdf1,
         cdf1=cdf1,
@@ -116,7 +143,7 @@ def _core(
 
 
 def price(
-    is_call: ArrayLike,
+    kind: ArrayLike,
     S: ArrayLike,
     K: ArrayLike,
     T: ArrayLike,
@@ -125,7 +152,7 @@ def price(
     sigma: ArrayLike,
 ) -> FloatArray:
     """Price European options (per share); T<=0 gives intrinsic value, sigma<=0 the discounted one."""
-    c = _core(is_call, S, K, T, r, q, sigma)
+    c = _core(kind, S, K, T, r, q, sigma)
     # Haug (1.1)-(1.2), Hull (17.4): c = S e^{-qT} N(d1) − K e^{-rT} N(d2); p by put-call parity form
     call = c.S * c.dq * c.cdf1 - c.K * c.dr * c.cdf2
     put = c.K * c.dr * (1.0 - c.cdf2) - c.S * c.dq * (1.0 - c.cdf1)
@@ -135,7 +162,7 @@ def price(
 
 
 def greeks(
-    is_call: ArrayLike,
+    kind: ArrayLike,
     S: ArrayLike,
     K: ArrayLike,
     T: ArrayLike,
@@ -143,11 +170,12 @@ def greeks(
     q: ArrayLike,
     sigma: ArrayLike,
 ) -> Greeks:
-    """Compute delta, gamma, vega, theta, rho, vanna and charm (see `Greeks` for units).
+    """Compute delta, gamma, vega, theta, rho, vanna, charm and vomma (see `Greeks` for units).
 
-    At expiry (T<=0) delta is 1/-1 in the money and 0 otherwise; every other greek is 0.
+    At expiry (T<=0) delta is 1/-1 in the money and 0 otherwise; every other greek is 0. With no
+    diffusion (sigma<=0) delta is the discounted-forward step and the other greeks are 0 or finite.
     """
-    c = _core(is_call, S, K, T, r, q, sigma)
+    c = _core(kind, S, K, T, r, q, sigma)
     zero = np.zeros_like(c.S)
     s_pos = np.where(c.S > 0.0, c.S, 1.0)
     b = c.r - c.q
@@ -167,6 +195,8 @@ def greeks(
     charm_call = -c.dq * (c.pdf1 * dd1_dt - c.q * c.cdf1)
     charm_put = -c.dq * (c.pdf1 * dd1_dt - c.q * (c.cdf1 - 1.0))
     charm = np.where(c.call, charm_call, charm_put)
+    # Haug ch. 2, DvegaDvol ("vomma", "volga"): vega · d1 · d2 / σ
+    vomma = vega * c.d1 * c.d2 / c.sigma
 
     exp = c.expired
     delta_exp = np.where(c.call, (c.S > c.K).astype(np.float64), -(c.S < c.K).astype(np.float64))
@@ -178,6 +208,7 @@ def greeks(
         rho=np.where(exp, zero, rho),
         vanna=np.where(exp, zero, vanna),
         charm=np.where(exp, zero, charm),
+        vomma=np.where(exp, zero, vomma),
     )
 
 

@@ -1,7 +1,7 @@
 """Pure limit checks: order validation, the guard's own max-loss recomputation, the rate window.
 
-Max loss comes from `quant.payoff.risk_profile` on the intent's legs and limit price, never from
-numbers the proposing agent attached.
+Max loss comes from `quant.profile.structure_bounds` on the intent's legs (with their expiries) and
+limit price — the function the trade agent sizes with — never from numbers the agent attached.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
 from gnosisd.core.errors import InvalidSymbolError
 from gnosisd.core.money import CONTRACT_MULTIPLIER, ZERO
 from gnosisd.core.occ import parse_occ
-from gnosisd.quant.payoff import PayoffLeg, risk_profile
+from gnosisd.quant.profile import ExpiryLeg, structure_bounds
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 
@@ -32,13 +32,14 @@ class OrderRisk:
     max_loss: Decimal | None
 
 
-def payoff_legs(intent: SubmitOrder) -> list[PayoffLeg]:
-    """The intent's legs as signed payoff legs (+ratio bought, -ratio sold)."""
+def payoff_legs(intent: SubmitOrder) -> list[ExpiryLeg]:
+    """The intent's legs as signed legs with their expiries (+ratio bought, -ratio sold)."""
     return [
-        PayoffLeg(
+        ExpiryLeg(
             is_call=leg.option_type is OptionType.CALL,
             strike=leg.strike,
             ratio=leg.ratio if leg.side is Side.BUY else -leg.ratio,
+            expiry=leg.expiry,
         )
         for leg in intent.legs
     ]
@@ -87,7 +88,7 @@ def assess_order(intent: SubmitOrder) -> OrderRisk:
         return OrderRisk(RiskReason.INVALID_ORDER, problem, None)
     if intent.effect is PositionEffect.CLOSE and not intent.position_id:
         return OrderRisk(RiskReason.INVALID_ORDER, "closing order names no position_id", None)
-    profile = risk_profile(payoff_legs(intent), intent.limit_price)
+    profile = structure_bounds(payoff_legs(intent), intent.limit_price)
     if profile.max_loss is None:
         return OrderRisk(RiskReason.APPROVED, "unbounded max loss", None)
     total = profile.max_loss * CONTRACT_MULTIPLIER * intent.quantity

@@ -58,8 +58,11 @@ from gnosisd.feeds.validate import MarketDataValidator
 from gnosisd.risk.guard import RiskGuard
 from gnosisd.runtime.logging import audit_logger
 from gnosisd.runtime.market_state import MarketState
+from gnosisd.runtime.metrics import MetricsServer, Telemetry, registry_for
 from gnosisd.runtime.records import decision_record, fill_record, update_record
+from gnosisd.runtime.status import StatusWriter, status_path
 from gnosisd.runtime.systemd import SystemdNotifier
+from gnosisd.runtime.watchdog import Watchdog, WatchdogMonitor
 from gnosisd.store.journal import Journal
 from gnosisd.store.state import StateStore
 
@@ -176,6 +179,47 @@ class Daemon:
         self._contexts: dict[str, MarketContext] = {}
         self._settlement: dict[str, float] = {}
         self._equity_at: dict[str, Decimal] = {}  # equity the guard saw, for the orders journal
+        self._init_observability()
+
+    # ------------------------------------------------------------------ observability
+    def _init_observability(self) -> None:
+        """Telemetry from the bus, /metrics, the status file and the watchdog (operations.md)."""
+        rt = self.settings.runtime
+        self.telemetry = Telemetry(
+            bus=self.bus,
+            clock=self.clock,
+            portfolio=self.ledger,
+            chains=self.market,
+            trading_state=lambda: self.guard.state,
+            dropped=self.validator.counts,
+            symbols=list(self.options.symbols),
+        )
+        self.metrics: MetricsServer | None = None
+        if rt.metrics_port is not None:
+            self.metrics = MetricsServer(
+                registry_for(self.telemetry), rt.metrics_host, rt.metrics_port
+            )
+        feed = "sim" if self._feed_override is None else type(self._feed_override).__name__
+        self.status = StatusWriter(
+            status_path(rt),
+            self.telemetry,
+            mode={"feed": feed, "broker": "sim", "execute": str(self.options.execute).lower()},
+            stale_after_s=rt.stale_stream_seconds,
+        )
+        self.watchdog = Watchdog(
+            self.notifier,
+            self.telemetry,
+            WatchdogMonitor(
+                stall_after_s=rt.watchdog_seconds, stale_after_s=rt.stale_stream_seconds
+            ),
+            streams=self.options.symbols,
+        )
+
+    def _start_observers(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
+        tasks = [tg.create_task(self.status.run())]
+        if self.metrics is not None:
+            tasks.append(tg.create_task(self.metrics.serve()))
+        return tasks
 
     # ------------------------------------------------------------------ lifecycle
     def request_stop(self, reason: str = "signal") -> None:
@@ -197,6 +241,7 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 consumers = [tg.create_task(consume(sub, handler)) for sub, handler in subs]
                 watchdog = tg.create_task(self._watchdog())
+                observers = self._start_observers(tg)
                 self.notifier.notify("READY=1")
                 self.notifier.notify("STATUS=trading on the simulated market")
                 try:
@@ -208,7 +253,7 @@ class Daemon:
                         await asyncio.wait_for(
                             self.bus.join(), self.settings.runtime.shutdown_timeout_seconds
                         )
-                    for task in (*consumers, watchdog):
+                    for task in (*consumers, watchdog, *observers):
                         task.cancel()
         finally:
             if self.options.handle_signals:
@@ -217,16 +262,12 @@ class Daemon:
             self._flush_pending_orders()
             self._save_state()
             self.journal.close()
+            self.status.write(running=False)
         self._finish_summary()
         return self.summary
 
     async def _watchdog(self) -> None:
-        interval = self.notifier.watchdog_interval_s()
-        if interval is None:
-            return
-        while True:
-            self.notifier.notify("WATCHDOG=1")
-            await asyncio.sleep(interval)
+        await self.watchdog.run()  # pings systemd only while healthy (runtime/watchdog.py)
 
     def _subscribe(self) -> list[tuple[Subscription, Callable[[object], Any]]]:
         b = self.bus
@@ -246,6 +287,7 @@ class Daemon:
             (b.subscribe(Topic.ORDER_UPDATES, "journal.updates"), self._on_order_update),
             (b.subscribe(Topic.FILLS, "journal.fills"), self._on_fill),
             (b.subscribe(Topic.CONTROL, "control"), self._on_control),
+            *self.telemetry.subscriptions(),
         ]
 
     # ------------------------------------------------------------------ feed

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -218,13 +218,20 @@ class DailyFileHandler(logging.Handler):
     SIGKILL loses no line that was logged, and concurrent writers never interleave within a line.
     """
 
-    def __init__(self, logs_dir: Path, prefix: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        logs_dir: Path,
+        prefix: str,
+        clock: Clock,
+        on_new_day: Callable[[date], object] | None = None,
+    ) -> None:
         super().__init__()
         self._logs_dir = logs_dir
         self._prefix = prefix
         self._clock = clock
         self._day: date | None = None
         self._fd: int | None = None
+        self._on_new_day = on_new_day  # e.g. log retention, called when a new day's file opens
 
     @property
     def current_path(self) -> Path:
@@ -237,6 +244,8 @@ class DailyFileHandler(logging.Handler):
             path = log_path(self._logs_dir, self._prefix, day)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
             self._day = day
+            if self._on_new_day is not None:
+                self._on_new_day(day)
         return self._fd
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -310,6 +319,7 @@ def configure_logging(
     clock: Clock,
     console: bool | None = None,
     console_level: str = "WARNING",
+    retention_days: int | None = None,
 ) -> LogFiles:
     """Route structlog and stdlib logging to the daily JSON files (and stderr when a TTY).
 
@@ -318,6 +328,9 @@ def configure_logging(
 
     Calling it again replaces the previous set-up. Values of ALPACA_API_KEY / ALPACA_SECRET_KEY in
     the environment are registered as secrets; call register_secrets() for any other.
+
+    With `retention_days` (runtime.log_retention_days), log files dated more than that many days
+    before the clock's date are deleted when the first file of each day is opened.
     """
     numeric = _parse_level(level)
     shutdown_logging()
@@ -357,7 +370,14 @@ def configure_logging(
             ],
         )
 
-    pipeline = DailyFileHandler(logs_dir, "pipeline", clock)
+    retention: Callable[[date], object] | None = None
+    if retention_days is not None:
+        keep = retention_days
+
+        def retention(day: date) -> object:
+            return remove_old_logs(logs_dir, keep, day)
+
+    pipeline = DailyFileHandler(logs_dir, "pipeline", clock, on_new_day=retention)
     pipeline.addFilter(_PipelineFilter(numeric))
     errors = DailyFileHandler(logs_dir, "errors", clock)
     errors.setLevel(logging.ERROR)

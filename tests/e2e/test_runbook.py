@@ -50,11 +50,13 @@ async def test_runbook_review_queries_work_on_the_daemons_journal_as_written(tmp
 async def test_broker_rejections_say_insufficient_funds_and_are_logged_as_order_placement_failed(
     tmp_path: Path,
 ):
-    # Little cash, a generous per-trade cap and room for many positions: the cash runs out.
+    # Little cash, a generous per-trade cap, room for many positions and a decision every 5
+    # minutes: Kelly-sized ideas (each a fraction of equity) pile up until the cash runs out.
     settings = make_settings(
         tmp_path,
         execution={"initial_cash": 5000.0},
         risk={"max_trade_risk_pct": 0.25, "max_open_positions": 50},
+        runtime={"decision_interval_minutes": 5},
     )
     summary, _ = await run_daemon(settings, sessions=2)
     orders = [o["order"] for o in journal_lines(settings.runtime.runs_dir, "orders")]

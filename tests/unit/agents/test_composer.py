@@ -190,3 +190,38 @@ def test_no_context_without_a_spot() -> None:
     c.update(snap("volatility", (), realized_vol=0.1))
     c.update(sentiment(0.0))
     assert c.compose(TS) is None
+
+
+def test_iv_expansion_flag_means_vol_expansion_even_at_a_modest_rank() -> None:
+    ctx = compose(composer(), hedge(), vol(rank=0.4, flags=("vol_expansion",)), sentiment(0.1))
+    assert ctx.regime is Regime.VOL_EXPANSION
+    assert "vol_expansion" in ctx.flags
+
+
+def test_iv_crush_or_compression_alone_is_not_vol_expansion() -> None:
+    for flag in ("vol_crush", "vol_compression"):
+        ctx = compose(composer(), hedge(), vol(rank=0.1, flags=(flag,)), sentiment(0.0))
+        assert ctx.regime is Regime.RANGE
+        assert flag in ctx.flags
+
+
+def test_new_engine_metrics_reach_the_record_and_news_moves_the_view() -> None:
+    sent = snap("sentiment", ("bearish",), score=-0.5, momentum=0.0, news=-0.76, news_mass=1.0)
+    v = snap(
+        "volatility",
+        ("proxy_history",),
+        atm_iv=0.2,
+        iv_rank=0.3,
+        garch_vol=0.17,
+        vrp=0.03,
+        spot=500.0,
+    )
+    h = snap(
+        "hedge", ("negative_gamma", "zero_dte_heavy"), gex=-1e9, zero_dte_share=0.6, spot=500.0
+    )
+    ctx = compose(composer(), h, v, sent)
+    assert ctx.direction is Direction.BEARISH
+    assert ctx.engines["volatility"]["vrp"] == 0.03
+    assert ctx.engines["sentiment"]["news"] == -0.76
+    assert ctx.engines["hedge"]["zero_dte_share"] == 0.6
+    assert ctx.flags == ["negative_gamma", "zero_dte_heavy", "bearish", "proxy_history"]

@@ -224,3 +224,78 @@ def test_invalid_exit_rules_are_refused() -> None:
         PositionManager().evaluate(
             [long_call(ch, m, rules={**RULES, "stop_loss_pct": 2.0})], ch, TS
         )
+
+
+# ------------------------------------------------------------------ trailing and breakeven stops
+NO_TARGET = {**RULES, "profit_target_pct": 5.0, "stop_loss_pct": 0.9, "time_exit_dte": 0}
+
+
+def _run_up_and_back(rules: dict[str, float], back_to: float) -> list[str | None]:
+    """Open a long 500 call at its mid with spot 500, mark at 510, then at `back_to`."""
+    flat = chain(500.0)
+    entry = mid(flat, leg(flat, OptionType.CALL, 500, 1).symbol)
+    pm = PositionManager()
+    reasons: list[str | None] = []
+    for spot in (500.0, 510.0, back_to):
+        ch = chain(spot)
+        orders = pm.evaluate([long_call(ch, entry, rules=rules)], ch, TS)
+        reasons.append(orders[0].exit_reason if orders else None)
+    return reasons
+
+
+def test_trailing_stop_closes_when_pnl_falls_the_trail_below_its_best() -> None:
+    rules = {**NO_TARGET, "trailing_stop_pct": 0.25}
+    assert _run_up_and_back(rules, 507.0) == [None, None, None]  # gave back less than the trail
+    assert _run_up_and_back(rules, 503.0) == [None, None, "trailing_stop"]
+
+
+def test_stop_moves_to_breakeven_once_the_trigger_was_reached() -> None:
+    rules = {**NO_TARGET, "breakeven_trigger_pct": 0.3}
+    assert _run_up_and_back(rules, 501.0) == [None, None, None]
+    assert _run_up_and_back(rules, 499.0) == [None, None, "breakeven_stop"]
+    never_ran = {**NO_TARGET, "breakeven_trigger_pct": 2.0}
+    assert _run_up_and_back(never_ran, 499.0) == [None, None, None]
+
+
+def test_high_water_marks_are_kept_per_open_position_and_dropped_when_it_closes() -> None:
+    up = chain(510.0)
+    entry = mid(chain(500.0), leg(up, OptionType.CALL, 500, 1).symbol)
+    a = long_call(up, entry, pid="a", rules=NO_TARGET)
+    b = long_call(up, entry + 2, pid="b", rules=NO_TARGET)
+    pm = PositionManager()
+    pm.evaluate([a, b], up, TS)
+    mark = mark_position(a, up)
+    assert mark is not None
+    assert pm.high_water("a") == mark - entry
+    assert pm.high_water("b") == mark - entry - 2
+    pm.evaluate([b], chain(500.0), TS + 1)
+    assert pm.high_water("a") is None
+    assert pm.high_water("b") == mark - entry - 2  # the best so far, not the latest
+
+
+def test_time_spread_takes_profit_on_its_debit_and_times_out_before_the_front_expiry() -> None:
+    back_exp = EXPIRY + timedelta(days=28)
+    ch = make_chain(expiries=[EXPIRY, back_exp])
+    front = symbol_for(ch, EXPIRY, OptionType.CALL, 500)
+    back = symbol_for(ch, back_exp, OptionType.CALL, 500)
+    legs = (
+        PositionLeg(front, True, Decimal(500), EXPIRY, -1),
+        PositionLeg(back, True, Decimal(500), back_exp, 1),
+    )
+    m = mid(ch, back) - mid(ch, front)
+    rules = {
+        "profit_target_pct": 0.4,
+        "stop_loss_pct": 0.45,
+        "time_exit_dte": 5,
+        "max_days_held": 21,
+    }
+    # max profit None (model-dependent): the target is 40% of the debit.
+    cheap = position(legs, m / Decimal("1.4") - Decimal("0.02"), Decimal(-1), None, rules=rules)
+    (order,) = PositionManager().evaluate([cheap], ch, TS)
+    assert order.exit_reason == "profit_target"
+    fair = position(legs, m, -m, None, rules=rules)
+    assert PositionManager().evaluate([fair], ch, TS) == []
+    late = ns_at_new_york(EXPIRY - timedelta(days=5))
+    (order,) = PositionManager().evaluate([fair], ch, late)
+    assert order.exit_reason == "time_exit"
+    assert [(lg.symbol, lg.side) for lg in order.legs] == [(front, Side.BUY), (back, Side.SELL)]

@@ -202,3 +202,33 @@ def test_settles_only_the_expired_front_leg_of_a_calendar() -> None:
     (pos,) = book.positions()
     assert [lg.symbol for lg in pos.legs] == [long_back.symbol]
     assert pos.entry_net_price == Decimal("6.00")  # 1.00 paid + 5.00 paid at settlement
+
+
+def _calendar_book(front_strike: int, back_strike: int, prices: list[str]) -> Ledger:
+    back = EXPIRY + timedelta(days=28)
+    long_back = replace(
+        leg(BUY, C, back_strike),
+        symbol=occ_symbol("SPY", back, C, Decimal(back_strike)),
+        expiry=back,
+    )
+    cal = order("cal", (leg(SELL, C, front_strike), long_back), "0", 2, "call_diagonal")
+    book = Ledger(START)
+    book.apply_fill(fill_of(cal, prices, "2.60"), cal)
+    return book
+
+
+def test_calendar_risks_its_debit_has_no_fixed_max_profit_and_reserves_nothing() -> None:
+    book = _calendar_book(450, 450, ["5.00", "7.50"])  # 2.50 debit × 2
+    (pos,) = book.positions()
+    assert pos.max_loss == Decimal("-500.00")
+    assert pos.max_profit is None  # depends on the back month's vol at the front expiry
+    assert book.reserved() == 0
+    assert book.buying_power() == book.cash()
+
+
+def test_inverted_diagonal_reserves_the_strike_gap_beyond_its_debit() -> None:
+    # Short front 450 call, long back 460 call for 1.00: above 460 the loss is 1.00 + 10.
+    book = _calendar_book(450, 460, ["5.00", "6.00"])
+    (pos,) = book.positions()
+    assert pos.max_loss == Decimal("-2200.00")
+    assert book.reserved() == Decimal("2000.00")

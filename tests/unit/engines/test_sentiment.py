@@ -66,7 +66,7 @@ def test_put_call_ratios_and_weighted_score_from_chain() -> None:
     assert snap.metrics["pc_volume_ratio"] == pytest.approx(2.0)
     assert snap.metrics["pc_oi_ratio"] == pytest.approx(0.5)
     mom = snap.metrics["momentum"]
-    expected = 0.6 * mom + 0.25 * -math.tanh(math.log(2.0)) + 0.15 * -math.tanh(math.log(0.5))
+    expected = 0.6 * mom + 0.24 * -math.tanh(math.log(2.0)) + 0.16 * -math.tanh(math.log(0.5))
     assert snap.metrics["score"] == pytest.approx(expected)
 
 
@@ -80,7 +80,7 @@ def test_chain_alone_gives_a_score_with_renormalised_weights() -> None:
     snap = SentimentEngine("SPY", SentimentConfig()).update(chain)
     assert snap is not None
     assert math.isnan(snap.metrics["momentum"])
-    expected = (0.25 * -math.tanh(math.log(3.0)) + 0.15 * 0.0) / 0.4
+    expected = (0.18 * -math.tanh(math.log(3.0)) + 0.12 * 0.0) / 0.30
     assert snap.metrics["score"] == pytest.approx(expected)
     assert snap.flags == ("bearish",)
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gnosisd.core.enums import OptionType
 from gnosisd.quant import bsm
 
 
@@ -67,6 +68,44 @@ def test_greeks_match_finite_differences(is_call: bool) -> None:
     # charm is the change of delta as time passes, i.e. minus the derivative in T.
     assert float(g.charm) == pytest.approx(-(d(T=T + h) - d(T=T - h)) / (2 * h), rel=1e-4)
 
+    def vega(**kw: float) -> float:
+        args = {"S": S, "K": K, "T": T, "r": r, "q": q, "sigma": v} | kw
+        return float(bsm.greeks(is_call, **args).vega)
+
+    # vomma (volga) is the change of vega per 1.00 of vol
+    assert float(g.vomma) == pytest.approx(
+        (vega(sigma=v + h) - vega(sigma=v - h)) / (2 * h), rel=1e-4
+    )
+
+
+def test_accepts_call_and_put_strings_and_arrays_of_them_like_booleans() -> None:
+    strikes = np.array([90.0, 100.0, 110.0])
+    by_bool = bsm.price(np.array([True, False, True]), 100.0, strikes, 0.25, 0.04, 0.01, 0.2)
+    by_name = bsm.price(["call", "put", "call"], 100.0, strikes, 0.25, 0.04, 0.01, 0.2)
+    by_letter = bsm.price(np.array(["c", "p", "c"]), 100.0, strikes, 0.25, 0.04, 0.01, 0.2)
+    by_enum = bsm.price(
+        [OptionType.CALL, OptionType.PUT, OptionType.CALL], 100.0, strikes, 0.25, 0.04, 0.01, 0.2
+    )
+    np.testing.assert_array_equal(by_bool, by_name)
+    np.testing.assert_array_equal(by_bool, by_letter)
+    np.testing.assert_array_equal(by_bool, by_enum)
+    assert bsm.price("put", 100.0, 110.0, 0.25, 0.04, 0.01, 0.2) == bsm.price(
+        False, 100.0, 110.0, 0.25, 0.04, 0.01, 0.2
+    )
+    g = bsm.greeks("put", 100.0, strikes, 0.25, 0.04, 0.01, 0.2)
+    assert np.all(g.delta < 0.0)
+
+
+@pytest.mark.parametrize("kind", ["Call", "straddle", ""])
+def test_rejects_unknown_kind_strings(kind: str) -> None:
+    with pytest.raises(ValueError, match="option kind"):
+        bsm.price(kind, 100.0, 100.0, 0.25, 0.04, 0.01, 0.2)
+
+
+def test_rejects_integer_kinds_that_would_read_puts_as_calls() -> None:
+    with pytest.raises(TypeError, match="option kind"):
+        bsm.price(np.array([1, -1]), 100.0, 100.0, 0.25, 0.04, 0.01, 0.2)
+
 
 def test_price_rises_with_volatility() -> None:
     vols = np.linspace(0.05, 1.0, 20)
@@ -82,7 +121,7 @@ def test_expired_options_are_worth_intrinsic_with_step_delta_and_no_other_greeks
     np.testing.assert_allclose(prices, [10.0, 0.0, 10.0, 0.0, 0.0, 0.0])
     g = bsm.greeks(is_call, S, 100.0, np.array([0.0, 0.0, -1.0, 0.0, 0.0, 0.0]), 0.05, 0.01, 0.2)
     np.testing.assert_array_equal(g.delta, [1.0, 0.0, -1.0, 0.0, 0.0, 0.0])
-    for name in ("gamma", "vega", "theta", "rho", "vanna", "charm"):
+    for name in ("gamma", "vega", "theta", "rho", "vanna", "charm", "vomma"):
         np.testing.assert_array_equal(getattr(g, name), np.zeros(6), err_msg=name)
 
 
@@ -123,3 +162,32 @@ def test_put_call_parity_and_no_arbitrage_bounds_hold(
     g = bsm.greeks([True, False], S, K, T, r, q, sigma)
     assert g.delta[0] - g.delta[1] == pytest.approx(math.exp(-q * T))
     assert np.all(g.gamma >= 0.0) and np.all(g.vega >= 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    k1=st.floats(0.5, 2.0),
+    dk=st.floats(0.001, 0.5),
+    T=st.floats(1.0 / 365.0, 2.0),
+    r=st.floats(0.0, 0.1),
+    q=st.floats(0.0, 0.05),
+    sigma=st.floats(0.05, 2.0),
+    dv=st.floats(0.001, 0.5),
+)
+def test_prices_are_monotone_in_strike_and_volatility(
+    k1: float, dk: float, T: float, r: float, q: float, sigma: float, dv: float
+) -> None:
+    # Calls fall and puts rise with the strike; both rise with vol (vega >= 0); Hull ch. 11.
+    S = 100.0
+    strikes = np.array([k1, k1 + dk]) * S
+    calls = bsm.price("call", S, strikes, T, r, q, sigma)
+    puts = bsm.price("put", S, strikes, T, r, q, sigma)
+    # 1e-12·S: deep out-of-the-money prices are ~1e-15 and carry cancellation noise.
+    assert calls[1] <= calls[0] + 1e-12 * S
+    assert puts[1] >= puts[0] - 1e-12 * S
+    # Slope bounds: |dC/dK| <= e^{-rT} (no arbitrage between strikes).
+    assert calls[0] - calls[1] <= dk * S * math.exp(-r * T) + 1e-9
+    vols = np.array([sigma, sigma + dv])
+    for kind in ("call", "put"):
+        by_vol = bsm.price(kind, S, strikes[0], T, r, q, vols)
+        assert by_vol[1] >= by_vol[0] - 1e-12

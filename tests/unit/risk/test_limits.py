@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
+from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import OptionType, RiskReason, Side
+from gnosisd.core.occ import occ_symbol
 from gnosisd.risk.limits import RateWindow, assess_order
-from tests.unit.risk.fakes import leg, put_credit_spread
+from tests.unit.risk.fakes import EXPIRY, leg, put_credit_spread
 
 S = 1_000_000_000
 
@@ -34,3 +37,30 @@ def test_rate_window_drops_orders_older_than_the_window() -> None:
     assert w.full(59 * S)
     assert w.count(60 * S) == 1  # the order at 0 is exactly 60 s old: out of the window
     assert not w.full(60 * S)
+
+
+def _calendar(front_k: int, back_k: int, limit: str, back_side: Side = Side.BUY) -> SubmitOrder:
+    back = EXPIRY + timedelta(days=28)
+    far = replace(
+        leg(back_side, OptionType.CALL, back_k),
+        symbol=occ_symbol("SPY", back, OptionType.CALL, Decimal(back_k)),
+        expiry=back,
+    )
+    front_side = Side.SELL if back_side is Side.BUY else Side.BUY
+    return replace(
+        put_credit_spread(quantity=2, limit=limit),
+        legs=(leg(front_side, OptionType.CALL, front_k), far),
+        strategy_type="call_calendar",
+    )
+
+
+def test_multi_expiry_max_loss_comes_from_the_shared_front_expiry_bound() -> None:
+    assert assess_order(_calendar(450, 450, "3.10")).max_loss == Decimal("-620")
+    assert assess_order(_calendar(450, 440, "12.00")).max_loss == Decimal("-2400")  # diagonal
+    assert assess_order(_calendar(440, 450, "1.00")).max_loss == Decimal("-2200")  # inverted
+
+
+def test_a_short_back_month_is_valued_at_its_upper_bound() -> None:
+    # Long front 450 call, short back 450 call for a 3.00 credit: the back call may be worth S.
+    r = assess_order(_calendar(450, 450, "-3.00", back_side=Side.SELL))
+    assert r.max_loss == Decimal("-89400")  # (3 − 450) × 100 × 2

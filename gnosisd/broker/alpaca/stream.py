@@ -1,0 +1,210 @@
+"""The trade_updates stream under gnosisd's supervision: reconnect with exponential backoff + jitter.
+
+alpaca-py's TradingStream reconnects by itself and never replays what was missed; here its own
+reconnect is intercepted (the task parks and is cancelled), a fresh stream is built after our
+back-off, and `on_up` runs after every (re)connect so the broker can catch up over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from alpaca.trading.stream import TradingStream
+from websockets.exceptions import WebSocketException
+
+from gnosisd.broker.alpaca.config import AlpacaCredentials, AlpacaEndpoints
+
+log = logging.getLogger("gnosisd.broker.alpaca.stream")
+
+# alpaca-py's default keepalive (ping every 10 s, 180 s to answer) notices a dead peer after
+# minutes; 20 s is enough for a healthy server. `websocket_params` replaces the whole dict.
+WEBSOCKET_PARAMS: dict[str, Any] = {
+    "ping_interval": 10,
+    "ping_timeout": 20,
+    "close_timeout": 1,
+    "open_timeout": 10,
+    "max_queue": 1024,
+}
+
+
+class Backoff:
+    """Exponential back-off with equal jitter: d = min(cap, base·2^(n−1)), wait d/2 + U(0, d/2).
+
+    Source: M. Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog, 2015.
+    """
+
+    def __init__(
+        self, base_s: float = 1.0, max_s: float = 30.0, rng: random.Random | None = None
+    ) -> None:
+        if base_s <= 0 or max_s < base_s:
+            raise ValueError(f"backoff needs 0 < base_s <= max_s, got {base_s}, {max_s}")
+        self.base_s = base_s
+        self.max_s = max_s
+        self._rng = rng or random.Random()
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after `failures` (>= 1) consecutive failures."""
+        d = min(self.max_s, self.base_s * 2.0 ** min(max(failures - 1, 0), 30))
+        return d / 2 + self._rng.uniform(0.0, d / 2)
+
+
+class _Signals:
+    def __init__(self) -> None:
+        self.connected = asyncio.Event()
+        self.dropped = asyncio.Event()
+        self.reason = ""
+
+    def drop(self, reason: str) -> None:
+        if not self.dropped.is_set():
+            self.reason = reason
+            self.dropped.set()
+
+
+class _SupervisedTradingStream(TradingStream):
+    """TradingStream whose own reconnect loop reports to us and parks instead of retrying."""
+
+    def __init__(self, signals: _Signals, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gn = signals
+
+    async def _start_ws(self) -> None:
+        try:
+            await super()._start_ws()  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            self._gn.drop(f"connect/auth failed: {exc!r}")
+            raise
+        self._gn.connected.set()
+
+    async def _consume(self) -> None:
+        try:
+            await super()._consume()  # type: ignore[no-untyped-call]
+        except WebSocketException as exc:  # other errors (a bad message) keep the connection
+            self._gn.drop(f"connection lost: {exc!r}")
+            raise
+
+    async def _wait_before_reconnect(self, retries: int) -> None:
+        self._gn.drop("stream wants to reconnect")
+        await asyncio.Event().wait()  # parked until the supervisor cancels this task
+
+
+class TradingStreamSupervisor:
+    """Keep one trade_updates connection up; `up` is True only while it is connected."""
+
+    def __init__(
+        self,
+        endpoints: AlpacaEndpoints,
+        credentials: AlpacaCredentials,
+        handler: Callable[[Any], Awaitable[None]],
+        on_up: Callable[[], Awaitable[None]],
+        backoff: Backoff | None = None,
+        login_timeout_s: float = 15.0,
+    ) -> None:
+        self._endpoints = endpoints
+        self._login_timeout_s = login_timeout_s
+        self._credentials = credentials
+        self._handler = handler
+        self._on_up = on_up
+        self._backoff = backoff or Backoff()
+        self.up_event = asyncio.Event()  # set while connected
+        self.connects = 0
+        self.drops = 0
+        self.last_drop_reason = ""
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def up(self) -> bool:
+        return self.up_event.is_set()
+
+    async def run(self) -> None:
+        """Connect, watch, reconnect after back-off; runs until cancelled."""
+        failures = 0
+        try:
+            while True:
+                signals = _Signals()
+                stream = _SupervisedTradingStream(
+                    signals,
+                    api_key=self._credentials.api_key,
+                    secret_key=self._credentials.secret_key,
+                    paper=not self._endpoints.is_live,
+                    raw_data=True,
+                    url_override=self._endpoints.trading_stream_url,
+                    websocket_params=dict(WEBSOCKET_PARAMS),
+                )
+                stream.subscribe_trade_updates(self._handler)
+                task = asyncio.create_task(stream._run_forever())  # type: ignore[no-untyped-call]
+                try:
+                    if await self._until_connected(task, signals, self._login_timeout_s):
+                        failures = 0
+                        self.connects += 1
+                        self.up_event.set()
+                        log.info("trade_updates stream connected")
+                        self._spawn(self._on_up())
+                        await self._until_dropped(task, signals)
+                finally:
+                    self.up_event.clear()
+                    await _stop(stream, task)
+                failures += 1
+                self.drops += 1
+                self.last_drop_reason = signals.reason or "stream task ended"
+                delay = self._backoff.delay(failures)
+                log.warning(
+                    "trade_updates stream down (%s); reconnecting in %.2f s",
+                    self.last_drop_reason,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        finally:
+            for t in list(self._tasks):
+                t.cancel()
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("trade_updates catch-up failed")
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _until_connected(
+        task: asyncio.Task[None], signals: _Signals, within_s: float
+    ) -> bool:
+        """Wait for the login; no answer within `within_s` counts as a failed connection."""
+        connected = asyncio.ensure_future(signals.connected.wait())
+        dropped = asyncio.ensure_future(signals.dropped.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, connected, dropped}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            connected.cancel()
+            dropped.cancel()
+        if not done:
+            signals.drop(f"no login answer within {within_s:g} s")
+        return signals.connected.is_set() and not signals.dropped.is_set() and not task.done()
+
+    @staticmethod
+    async def _until_dropped(task: asyncio.Task[None], signals: _Signals) -> None:
+        dropped = asyncio.ensure_future(signals.dropped.wait())
+        try:
+            await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            dropped.cancel()
+
+
+async def _stop(stream: Any, task: asyncio.Task[None]) -> None:
+    """Cancel a stream task and close its socket now (stop_ws() would take ~5 s)."""
+    task.cancel()
+    await asyncio.wait({task})  # raises only if *we* are cancelled, never the task's error
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("trade_updates stream task ended with %r", task.exception())
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(stream.close(), 2.0)

@@ -1,0 +1,1 @@
+"""Research loop: the backtest objective, Optuna studies, Kelly refinement, the hyperparameter file."""

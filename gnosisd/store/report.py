@@ -1,0 +1,243 @@
+"""The review as one self-contained HTML file: verdicts, tables and PNG charts embedded as data URLs.
+
+Charts are drawn with matplotlib's Agg canvas on Figure objects (no pyplot, no global state, no
+display needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Final
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gnosisd.store.review import ChartData, Review, Table, Verdict, format_cell
+
+_DPI: Final = 100
+_SIZE: Final = (9.0, 3.6)
+_CATEGORICAL_DAYS: Final = 31
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_GREEN: Final = "#2e7d32"
+_RED: Final = "#c62828"
+_CSS: Final = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 2px 8px; } th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.verdict { font-weight: bold; padding: 1px 8px; border-radius: 3px; color: #fff; }
+.PASS { background: #2e7d32; } .FAIL { background: #c62828; } .NO_DATA { background: #757575; }
+.rule { color: #555; } .note { color: #666; font-size: 12px; }
+figure { margin: 1em 0; } figcaption { color: #555; font-size: 13px; }
+img.chart { max-width: 100%; border: 1px solid #ddd; }
+"""
+
+
+def _png(draw: Callable[[Axes], None], title: str) -> str:
+    """Draw one chart and return it as a base64 PNG data URL."""
+    fig = Figure(figsize=_SIZE, dpi=_DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=11)
+    draw(ax)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _days(values: Sequence[datetime | date]) -> list[float]:
+    """Matplotlib date numbers (days since 1970-01-01 UTC, its default epoch)."""
+    out = []
+    for v in values:
+        if isinstance(v, datetime):
+            t = v if v.tzinfo else v.replace(tzinfo=UTC)
+            out.append((t - _EPOCH).total_seconds() / 86_400)
+        else:
+            out.append(float((v - _EPOCH.date()).days))
+    return out
+
+
+def _no_data(ax: Axes) -> None:
+    ax.text(0.5, 0.5, "no data in the window", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _equity(data: ChartData) -> Callable[[Axes], None]:
+    def draw(ax: Axes) -> None:
+        if not data.equity:
+            return _no_data(ax)
+        for symbol in sorted({s for _, s, _ in data.equity}):
+            pts = [(t, v) for t, s, v in data.equity if s == symbol]
+            ax.plot(_days([t for t, _ in pts]), [v for _, v in pts], lw=1, label=symbol)
+        ax.xaxis_date()
+        ax.set_ylabel("equity ($)")
+        ax.legend(fontsize=8, loc="best")
+        ax.grid(alpha=0.3)
+
+    return draw
+
+
+def _daily_pnl(data: ChartData) -> Callable[[Axes], None]:
+    def draw(ax: Axes) -> None:
+        if not data.daily_pnl:
+            return _no_data(ax)
+        pnl = [v for _, v in data.daily_pnl]
+        colors = [_GREEN if v >= 0 else _RED for v in pnl]
+        if len(pnl) <= _CATEGORICAL_DAYS:  # a few days: one labelled bar each
+            ax.bar([d.isoformat() for d, _ in data.daily_pnl], pnl, color=colors)
+            ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        else:
+            ax.bar(_days([d for d, _ in data.daily_pnl]), pnl, color=colors, width=0.8)
+            ax.xaxis_date()
+        ax.axhline(0, color="#444", lw=0.8)
+        ax.set_ylabel("realised net P&L ($)")
+        ax.grid(alpha=0.3, axis="y")
+
+    return draw
+
+
+def _strategies(data: ChartData) -> Callable[[Axes], None]:
+    def draw(ax: Axes) -> None:
+        if not data.strategy_by_regime:
+            return _no_data(ax)
+        strategies = sorted({s for _, s, _ in data.strategy_by_regime})
+        regimes = sorted({r for r, _, _ in data.strategy_by_regime})
+        counts = {(r, s): n for r, s, n in data.strategy_by_regime}
+        left = [0] * len(strategies)
+        for regime in regimes:
+            widths = [counts.get((regime, s), 0) for s in strategies]
+            ax.barh(strategies, widths, left=left, label=regime)
+            left = [a + b for a, b in zip(left, widths, strict=True)]
+        ax.set_xlabel("trade ideas")
+        ax.legend(fontsize=8, title="regime", title_fontsize=8, loc="best")
+
+    return draw
+
+
+def _max_loss(data: ChartData) -> Callable[[Axes], None]:
+    def draw(ax: Axes) -> None:
+        if not data.max_losses:
+            return _no_data(ax)
+        ax.hist(data.max_losses, bins=40, color="#5c6bc0")
+        ax.axvline(0, color=_RED, lw=1)
+        ax.set_xlabel("max loss per idea ($, must be <= 0)")
+        ax.set_ylabel("ideas")
+
+    return draw
+
+
+def _iv_rank(data: ChartData) -> Callable[[Axes], None]:
+    def draw(ax: Axes) -> None:
+        if not data.iv_rank_by_strategy:
+            return _no_data(ax)
+        names = sorted(data.iv_rank_by_strategy)
+        ax.boxplot([data.iv_rank_by_strategy[n] for n in names])
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=20, fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+        for (label, rank), style in zip(data.iv_rank_lines, ("--", ":", "-."), strict=False):
+            ax.axhline(rank, color=_RED, lw=1, ls=style, label=label)
+        if data.iv_rank_lines:
+            ax.legend(fontsize=8, loc="best")
+        ax.set_ylabel("IV rank when chosen")
+
+    return draw
+
+
+def charts(review: Review) -> list[tuple[str, str]]:
+    """(caption, PNG data URL) for each chart of the report."""
+    d = review.charts
+    specs: list[tuple[str, Callable[[Axes], None]]] = [
+        ("Equity the risk guard saw at each order decision", _equity(d)),
+        ("Daily realised P&L (net of commissions, by close day)", _daily_pnl(d)),
+        ("Strategy distribution by regime", _strategies(d)),
+        ("Max-loss distribution of trade ideas", _max_loss(d)),
+        ("IV rank by strategy", _iv_rank(d)),
+    ]
+    return [(caption, _png(draw, caption)) for caption, draw in specs]
+
+
+def _table_html(table: Table) -> str:
+    out = [f"<h3>{html.escape(table.title)}</h3>"]
+    if not table.rows:
+        note = f" ({html.escape(table.note)})" if table.note else ""
+        return out[0] + f"<p class='note'>none{note}</p>"
+    out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns))
+    for row in table.rows:
+        cells = []
+        for value in row:
+            num = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+            cls = " class='num'" if num else ""
+            cells.append(f"<td{cls}>{html.escape(format_cell(value))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    if table.note:
+        out.append(f"<p class='note'>{html.escape(table.note)}</p>")
+    return "\n".join(out)
+
+
+def render_html(review: Review) -> str:
+    """The whole report as one HTML document (no external resources)."""
+    q = review.query
+    window = f"{review.days[0]} to {review.days[1]}" if review.days else "no data"
+    overall = Verdict.PASS if review.passed else Verdict.FAIL
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>gnosisd review</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>gnosisd review <span class='verdict {overall.name}'>{overall.value}</span></h1>",
+        f"<p>Journal <code>{html.escape(str(q.runs_dir))}</code>, {html.escape(window)}; "
+        f"symbols {html.escape(', '.join(review.symbols) or '-')}; {review.files:,} files, "
+        f"{review.lines.get('contexts', 0):,} contexts, {review.lines.get('trades', 0):,} "
+        f"trade ideas, {review.lines.get('orders', 0):,} orders"
+        + (f", {review.skipped_lines:,} unreadable lines skipped" if review.skipped_lines else "")
+        + ".</p>",
+        "<h2>Charts</h2>",
+    ]
+    for caption, url in charts(review):
+        parts.append(
+            f"<figure><img class='chart' alt='{html.escape(caption)}' src='{url}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    for n, check in enumerate(review.checks, start=1):
+        parts.append(
+            f"<h2>{n}. {html.escape(check.name)} "
+            f"<span class='verdict {check.verdict.name}'>{check.verdict.value}</span></h2>"
+            f"<p class='rule'>Rule: {html.escape(check.rule)}</p>"
+        )
+        parts += [_table_html(t) for t in check.tables]
+        if check.failures:
+            parts.append(f"<p>{check.failed_count:,} failing ideas/orders, for example:</p><ul>")
+            parts += [f"<li>{html.escape(f)}</li>" for f in check.failures]
+            parts.append("</ul>")
+    parts.append("<h2>Activity</h2>")
+    parts += [_table_html(t) for t in review.tables]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(review: Review, path: Path) -> Path:
+    """Write the HTML report to `path` atomically (a temp file in the same directory, renamed)."""
+    body = render_html(review).encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

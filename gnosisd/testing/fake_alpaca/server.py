@@ -1,0 +1,574 @@
+"""FakeAlpaca: REST, market-data and trading websockets on 127.0.0.1, scriptable for scenarios.
+
+Point the real alpaca-py clients at `rest_url` (trading and data REST), `stream_url` (+ the feed's
+path) and `trading_stream_url`. Scenarios: failed logins, refused or dropped connections, silent
+sockets, HTTP faults (429, 5xx, no answer, delays), rejects, partial fills, expiries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from gnosisd.bus.events import ChainSnapshot
+from gnosisd.core.occ import parse_occ
+from gnosisd.testing.fake_alpaca.chain_data import contract_json, snapshot_json
+from gnosisd.testing.fake_alpaca.http import HttpRequest, HttpResponse, HttpServer
+from gnosisd.testing.fake_alpaca.market import MarketHub, kind_of_path
+from gnosisd.testing.fake_alpaca.orders import (
+    FakeLeg,
+    FakeOrder,
+    FakePosition,
+    OrderRequestError,
+    dec_text,
+    iso,
+    parse_order_request,
+)
+
+FillPolicy = Callable[["FakeAlpaca", FakeOrder], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class HttpFault:
+    """A scripted REST failure for requests matching `method` and a `path` prefix.
+
+    `status` answers with that HTTP status (an Alpaca error body); `drop` closes the connection
+    without an answer; `apply` processes the request first (the order exists, the client cannot
+    know); `delay_s` waits before answering. Used `times` times, then removed.
+    """
+
+    method: str
+    path: str
+    status: int | None = None
+    drop: bool = False
+    apply: bool = False
+    delay_s: float = 0.0
+    times: int = 1
+
+
+@dataclass(eq=False, slots=True)
+class _TradingClient:
+    conn: ServerConnection
+    listening: bool = False
+
+
+class FakeAlpaca:
+    """All fake Alpaca servers; use as `async with FakeAlpaca() as fake:`."""
+
+    def __init__(
+        self,
+        key: str = "test-key",
+        secret: str = "test-secret",
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.key = key
+        self.secret = secret
+        self.now_ns = now_ns
+        self.market = MarketHub(key, secret)
+        self._http = HttpServer(self._route)
+        self._ws: Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        # --- scenario knobs
+        self.refuse: set[str] = set()  # stream kinds whose handshakes fail with HTTP 503
+        self.reject_trading_auth = False
+        self.reject_rest_auth = False
+        self.faults: list[HttpFault] = []
+        self.fill_policy: FillPolicy | None = None
+        # --- state
+        self.account: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "account_number": "PA0000FAKE",
+            "status": "ACTIVE",
+            "currency": "USD",
+            "cash": "100000",
+            "buying_power": "200000",
+            "options_buying_power": "100000",
+            "equity": "100000",
+            "last_equity": "100000",
+            "portfolio_value": "100000",
+            "options_trading_level": 3,
+            "options_approved_level": 3,
+            "trading_blocked": False,
+            "account_blocked": False,
+            "pattern_day_trader": False,
+        }
+        self.configuration: dict[str, Any] = {
+            "dtbp_check": "entry",
+            "fractional_trading": True,
+            "max_margin_multiplier": "4",
+            "no_shorting": False,
+            "pdt_check": "entry",
+            "suspend_trade": False,
+            "trade_confirm_email": "all",
+            "ptp_no_exception_entry": False,
+            "max_options_trading_level": 3,
+        }
+        self.market_open = True
+        self.orders: dict[str, FakeOrder] = {}
+        self.positions: dict[str, FakePosition] = {}
+        self.activities: list[dict[str, Any]] = []
+        self.contracts: dict[str, dict[str, Any]] = {}  # OCC symbol -> contract JSON
+        self.snapshots: dict[str, dict[str, Any]] = {}  # OCC symbol -> snapshot JSON
+        self.stock_quotes: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request
+        self.trading_clients: set[_TradingClient] = set()
+        self.trading_connections = 0
+        self.trading_auth_failures = 0
+        self.trade_updates_sent = 0
+        self.duplicates_refused = 0  # POSTs refused for a client_order_id already used
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> FakeAlpaca:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        await self._http.start()
+        self._ws = await serve(
+            self._ws_handler,
+            "127.0.0.1",
+            0,
+            process_request=self._ws_process_request,
+            compression=None,
+            ping_interval=None,
+            close_timeout=1,
+        )
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._ws is not None:
+            self._ws.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.wait_closed(), 2.0)
+        await self._http.close()
+
+    @property
+    def rest_url(self) -> str:
+        """Trading and market-data REST base (ALPACA_BASE_URL and ALPACA_DATA_URL)."""
+        return f"http://127.0.0.1:{self._http.port}"
+
+    @property
+    def stream_url(self) -> str:
+        """Market-data streams base (ALPACA_DATA_STREAM_URL); the feed's path is added to it."""
+        assert self._ws is not None
+        port = self._ws.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    @property
+    def trading_stream_url(self) -> str:
+        return f"{self.stream_url}/stream"
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run `coro` in the background (stopped with the fake)."""
+
+        async def run() -> None:
+            await coro
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ data set-up
+    def load_chain(self, chain: ChainSnapshot, quote_ts_ns: int | None = None) -> None:
+        """Serve `chain` through /v2/options/contracts and /v1beta1/options/snapshots."""
+        stamp = iso(quote_ts_ns if quote_ts_ns is not None else chain.ts_ns)
+        for i, symbol in enumerate(chain.symbols):
+            self.contracts[symbol] = contract_json(chain, i)
+            self.snapshots[symbol] = snapshot_json(chain, i, stamp)
+        self.set_stock_quote(chain.underlying, chain.spot - 0.01, chain.spot + 0.01)
+
+    def set_stock_quote(self, symbol: str, bid: float, ask: float) -> None:
+        self.stock_quotes[symbol] = {
+            "ap": ask,
+            "as": 2,
+            "ax": "V",
+            "bp": bid,
+            "bs": 3,
+            "bx": "V",
+            "c": ["R"],
+            "t": iso(self.now_ns()),
+            "z": "C",
+        }
+
+    # ------------------------------------------------------------------ scripting orders
+    def add_fault(self, fault: HttpFault) -> None:
+        self.faults.append(fault)
+
+    def order_by_client_id(self, client_order_id: str) -> FakeOrder | None:
+        for order in self.orders.values():
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    async def wait_order(self, client_order_id: str, within_s: float = 5.0) -> FakeOrder:
+        """Wait until an order with this client_order_id exists in the book."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while (order := self.order_by_client_id(client_order_id)) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no order {client_order_id} after {within_s} s")
+            await asyncio.sleep(0.005)
+        return order
+
+    async def fill(
+        self,
+        order: FakeOrder,
+        qty: int | None = None,
+        leg_prices: dict[str, Decimal] | None = None,
+    ) -> None:
+        """Fill `qty` units (default: all that remain) at `leg_prices` (default: at the limit)."""
+        units = order.remaining if qty is None else qty
+        if not order.is_open or units <= 0 or units > order.remaining:
+            raise ValueError(f"cannot fill {units} of order {order.id} ({order.status})")
+        prices = leg_prices or _prices_at_limit(order)
+        now = self.now_ns()
+        for leg in order.legs:
+            price = prices[leg.symbol]
+            leg.filled_qty += leg.ratio * units
+            leg.filled_value += leg.ratio * units * price
+            self.positions.setdefault(leg.symbol, FakePosition(leg.symbol)).apply(
+                leg.sign * leg.ratio * units, price
+            )
+        order.filled_qty += units
+        order.updated_ns = now
+        done = order.filled_qty == order.qty
+        order.status = "filled" if done else "partially_filled"
+        if done:
+            order.filled_ns = now
+        net = sum((leg.sign * leg.ratio * prices[leg.symbol] for leg in order.legs), Decimal(0))
+        await self.send_trade_update(
+            "fill" if done else "partial_fill",
+            order,
+            execution_id=str(uuid.uuid4()),
+            price=dec_text(net),
+            qty=str(units),
+        )
+
+    async def cancel(self, order: FakeOrder) -> None:
+        order.status = "canceled"
+        order.canceled_ns = order.updated_ns = self.now_ns()
+        await self.send_trade_update("canceled", order)
+
+    async def reject(self, order: FakeOrder, reason: str = "rejected by the fake") -> None:
+        order.status = "rejected"
+        order.failed_ns = order.updated_ns = self.now_ns()
+        await self.send_trade_update("rejected", order)
+
+    async def expire(self, order: FakeOrder) -> None:
+        order.status = "expired"
+        order.expired_ns = order.updated_ns = self.now_ns()
+        await self.send_trade_update("expired", order)
+
+    async def replace(self, order: FakeOrder, limit_price: Decimal) -> FakeOrder:
+        """Replace an open order by a new one at `limit_price` (a new id, `replaces` set)."""
+        new = FakeOrder(
+            client_order_id=str(uuid.uuid4()),
+            mleg=order.mleg,
+            qty=order.remaining,
+            limit_price=limit_price,
+            order_type=order.order_type,
+            legs=[_fresh_leg(leg) for leg in order.legs],
+            created_ns=self.now_ns(),
+            replaces=order.id,
+        )
+        order.status = "replaced"
+        order.replaced_by = new.id
+        order.updated_ns = self.now_ns()
+        self.orders[new.id] = new
+        await self.send_trade_update("replaced", order)
+        await self.send_trade_update("new", new)
+        return new
+
+    async def send_trade_update(self, event: str, order: FakeOrder, **extra: str) -> None:
+        """Send a trade_updates message to every listening trading-stream client."""
+        data: dict[str, Any] = {"event": event, "order": order.to_json()}
+        data["timestamp"] = iso(self.now_ns())
+        if extra:
+            positions = [self.positions.get(leg.symbol) for leg in order.legs]
+            data["position_qty"] = str(positions[0].qty if positions[0] else 0)
+            data.update(extra)
+        text = json.dumps({"stream": "trade_updates", "data": data})
+        for client in [c for c in self.trading_clients if c.listening]:
+            with contextlib.suppress(ConnectionClosed):
+                await client.conn.send(text)
+                self.trade_updates_sent += 1
+
+    # ------------------------------------------------------------------ streams
+    async def disconnect(self, kind: str, abort: bool = False) -> int:
+        """Close every connection of a stream kind: stocks, options, news or trading."""
+        if kind != "trading":
+            return await self.market.disconnect(kind, abort)
+        victims = list(self.trading_clients)
+        for client in victims:
+            if abort:
+                client.conn.transport.abort()
+            else:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.conn.close(), 1.0)
+        return len(victims)
+
+    def trading_listening(self) -> bool:
+        return any(c.listening for c in self.trading_clients)
+
+    def _ws_process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        kind = kind_of_path(request.path)
+        if kind is None:
+            return conn.respond(404, f"no stream at {request.path}\n")
+        if kind in self.refuse:
+            return conn.respond(503, "service unavailable\n")
+        return None
+
+    async def _ws_handler(self, conn: ServerConnection) -> None:
+        assert conn.request is not None
+        kind = kind_of_path(conn.request.path)
+        try:
+            if kind == "trading":
+                await self._trading_session(conn)
+            elif kind is not None:
+                await self.market.handle(conn, kind)
+        except ConnectionClosed:
+            pass
+
+    async def _trading_session(self, conn: ServerConnection) -> None:
+        msg = json.loads(await conn.recv())
+        data = msg.get("data") or {}
+        ok = (
+            msg.get("action") in ("authenticate", "auth")
+            and data.get("key_id") == self.key
+            and data.get("secret_key") == self.secret
+            and not self.reject_trading_auth
+        )
+        status = "authorized" if ok else "unauthorized"
+        reply = {"stream": "authorization", "data": {"action": "authenticate", "status": status}}
+        await conn.send(json.dumps(reply))
+        if not ok:
+            self.trading_auth_failures += 1
+            await conn.close()
+            return
+        client = _TradingClient(conn)
+        self.trading_clients.add(client)
+        self.trading_connections += 1
+        try:
+            async for raw in conn:
+                msg = json.loads(raw)
+                if msg.get("action") == "listen":
+                    streams = list((msg.get("data") or {}).get("streams") or [])
+                    client.listening = "trade_updates" in streams
+                    await conn.send(
+                        json.dumps({"stream": "listening", "data": {"streams": streams}})
+                    )
+        finally:
+            self.trading_clients.discard(client)
+
+    # ------------------------------------------------------------------ REST
+    async def _route(self, req: HttpRequest) -> HttpResponse | None:
+        self.requests.append((req.method, req.path))
+        fault = self._take_fault(req)
+        if fault is not None and fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        if (
+            self.reject_rest_auth
+            or req.headers.get("apca-api-key-id") != self.key
+            or req.headers.get("apca-api-secret-key") != self.secret
+        ):
+            return HttpResponse.error(401, 40110000, "request is not authorized")
+        if fault is not None and not fault.apply and (fault.drop or fault.status is not None):
+            return _fault_response(fault)
+        response = await self._dispatch(req)
+        if fault is not None and (fault.drop or fault.status is not None):
+            return _fault_response(fault)
+        return response
+
+    def _take_fault(self, req: HttpRequest) -> HttpFault | None:
+        for fault in self.faults:
+            if fault.method.upper() == req.method and req.path.startswith(fault.path):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    async def _dispatch(self, req: HttpRequest) -> HttpResponse:
+        m, p, q = req.method, req.path, req.query
+        if p == "/v2/account" and m == "GET":
+            return HttpResponse.json(200, self.account)
+        if p == "/v2/account/configurations":
+            if m == "PATCH":
+                self.configuration.update(req.json() or {})
+            return HttpResponse.json(200, self.configuration)
+        if p == "/v2/account/activities" and m == "GET":
+            return HttpResponse.json(200, self.activities)
+        if p == "/v2/clock" and m == "GET":
+            return HttpResponse.json(200, self._clock())
+        if p == "/v2/positions" and m == "GET":
+            return HttpResponse.json(200, [x.to_json() for x in self.positions.values() if x.qty])
+        if p == "/v2/orders" and m == "POST":
+            return self._submit(req.json())
+        if p == "/v2/orders" and m == "GET":
+            return HttpResponse.json(200, self._list_orders(q))
+        if p == "/v2/orders" and m == "DELETE":
+            return HttpResponse.json(207, await self._cancel_all())
+        if p == "/v2/orders:by_client_order_id" and m == "GET":
+            order = self.order_by_client_id(q.get("client_order_id", ""))
+            if order is None:
+                return HttpResponse.error(404, 40410000, "order not found")
+            return HttpResponse.json(200, order.to_json())
+        if p.startswith("/v2/orders/"):
+            order = self.orders.get(p.removeprefix("/v2/orders/"))
+            if order is None:
+                return HttpResponse.error(404, 40410000, "order not found")
+            if m == "GET":
+                return HttpResponse.json(200, order.to_json())
+            if m == "DELETE":
+                if not order.is_open:
+                    return HttpResponse.error(422, 42210000, "order is not cancelable")
+                self.spawn(self.cancel(order))
+                return HttpResponse(204)
+        if p == "/v2/options/contracts" and m == "GET":
+            return HttpResponse.json(200, self._contracts(q))
+        if p.startswith("/v1beta1/options/snapshots") and m == "GET":
+            return HttpResponse.json(200, self._snapshots(p, q))
+        if p == "/v1beta1/options/quotes/latest" and m == "GET":
+            wanted = [s for s in q.get("symbols", "").split(",") if s in self.snapshots]
+            quotes = {s: self.snapshots[s]["latestQuote"] for s in wanted}
+            return HttpResponse.json(200, {"quotes": quotes})
+        if p == "/v2/stocks/quotes/latest" and m == "GET":
+            wanted = [s for s in q.get("symbols", "").split(",") if s in self.stock_quotes]
+            return HttpResponse.json(200, {"quotes": {s: self.stock_quotes[s] for s in wanted}})
+        return HttpResponse.error(404, 40410000, f"endpoint not found: {m} {p}")
+
+    def _clock(self) -> dict[str, Any]:
+        now = datetime.fromtimestamp(self.now_ns() / 1e9, tz=UTC)
+        return {
+            "timestamp": now.isoformat(),
+            "is_open": self.market_open,
+            "next_open": (now + timedelta(hours=18)).isoformat(),
+            "next_close": (now + timedelta(hours=2)).isoformat(),
+        }
+
+    def _submit(self, body: Any) -> HttpResponse:
+        try:
+            order = parse_order_request(
+                body, self.now_ns(), lambda s: not self.contracts or s in self.contracts
+            )
+        except OrderRequestError as exc:
+            return HttpResponse.error(exc.status, exc.code, str(exc))
+        if self.order_by_client_id(order.client_order_id) is not None:
+            self.duplicates_refused += 1
+            return HttpResponse.error(422, 40010001, "client_order_id must be unique")
+        self.orders[order.id] = order
+        self.spawn(self._after_submit(order))
+        return HttpResponse.json(200, order.to_json())
+
+    async def _after_submit(self, order: FakeOrder) -> None:
+        order.status = "new"
+        await self.send_trade_update("new", order)
+        if self.fill_policy is not None:
+            await self.fill_policy(self, order)
+
+    def _list_orders(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        status = q.get("status", "open")
+        orders = sorted(self.orders.values(), key=lambda o: o.created_ns, reverse=True)
+        if q.get("direction") == "asc":
+            orders.reverse()
+        if status == "open":
+            orders = [o for o in orders if o.is_open]
+        elif status == "closed":
+            orders = [o for o in orders if not o.is_open]
+        if "after" in q:
+            after = datetime.fromisoformat(q["after"].replace("Z", "+00:00")).timestamp() * 1e9
+            orders = [o for o in orders if o.created_ns > after]
+        limit = int(q.get("limit", "50") or 50)
+        return [o.to_json() for o in orders[:limit]]
+
+    async def _cancel_all(self) -> list[dict[str, Any]]:
+        out = []
+        for order in [o for o in self.orders.values() if o.is_open]:
+            await self.cancel(order)
+            out.append({"id": order.id, "status": 200, "body": order.to_json()})
+        return out
+
+    def _contracts(self, q: dict[str, str]) -> dict[str, Any]:
+        wanted = set(filter(None, q.get("underlying_symbols", "").split(",")))
+        lo = _date_or(q.get("expiration_date_gte"), date.min)
+        hi = _date_or(q.get("expiration_date_lte"), date.max)
+        rows = [
+            c
+            for c in self.contracts.values()
+            if (not wanted or c["underlying_symbol"] in wanted)
+            and lo <= date.fromisoformat(c["expiration_date"]) <= hi
+        ]
+        rows.sort(key=lambda c: c["symbol"])
+        start = int(q.get("page_token") or 0)
+        limit = int(q.get("limit") or 100)
+        page = rows[start : start + limit]
+        token = str(start + limit) if start + limit < len(rows) else None
+        return {"option_contracts": page, "next_page_token": token}
+
+    def _snapshots(self, path: str, q: dict[str, str]) -> dict[str, Any]:
+        underlying = path.removeprefix("/v1beta1/options/snapshots").strip("/")
+        if underlying:
+            lo = _date_or(q.get("expiration_date_gte"), date.min)
+            hi = _date_or(q.get("expiration_date_lte"), date.max)
+            k_lo = float(q.get("strike_price_gte") or 0.0)
+            k_hi = float(q.get("strike_price_lte") or float("inf"))
+            symbols = []
+            for s in sorted(self.snapshots):
+                c = parse_occ(s)
+                if c.underlying == underlying and lo <= c.expiry <= hi and k_lo <= c.strike <= k_hi:
+                    symbols.append(s)
+        else:
+            symbols = [s for s in q.get("symbols", "").split(",") if s in self.snapshots]
+        start = int(q.get("page_token") or 0)
+        limit = int(q.get("limit") or 100)
+        page = symbols[start : start + limit]
+        token = str(start + limit) if start + limit < len(symbols) else None
+        return {"snapshots": {s: self.snapshots[s] for s in page}, "next_page_token": token}
+
+
+def _fault_response(fault: HttpFault) -> HttpResponse | None:
+    if fault.drop:
+        return None
+    assert fault.status is not None
+    return HttpResponse.error(fault.status, fault.status * 100000, f"fake fault {fault.status}")
+
+
+def _date_or(text: str | None, default: date) -> date:
+    return date.fromisoformat(text) if text else default
+
+
+def _prices_at_limit(order: FakeOrder) -> dict[str, Decimal]:
+    """Leg prices that net to the order's limit: later legs at |limit| + 1, the first one solved."""
+    net = order.net_limit()
+    if net is None:
+        raise ValueError(f"order {order.id} has no limit price; give leg_prices")
+    other = abs(net) + 1
+    prices = {leg.symbol: other for leg in order.legs[1:]}
+    first = order.legs[0]
+    rest = sum((leg.sign * leg.ratio * other for leg in order.legs[1:]), Decimal(0))
+    prices[first.symbol] = (net - rest) / (first.sign * first.ratio)
+    return prices
+
+
+def _fresh_leg(leg: FakeLeg) -> FakeLeg:
+    return FakeLeg(
+        symbol=leg.symbol, side=leg.side, ratio=leg.ratio, position_intent=leg.position_intent
+    )
