@@ -31,6 +31,7 @@ from gnosisd.bus.events import (
     Bar,
     ChainSnapshot,
     EngineSnapshot,
+    NewsItem,
     OrderFilled,
     OrderUpdated,
     PortfolioMarked,
@@ -52,7 +53,7 @@ from gnosisd.core.enums import OrderStatus, PositionEffect, TradingState
 from gnosisd.engines.hedge import HedgeEngine
 from gnosisd.engines.liquidity import LiquidityEngine
 from gnosisd.engines.sentiment import SentimentEngine
-from gnosisd.engines.volatility import VolatilityEngine
+from gnosisd.engines.volatility import HistoryItem, VolatilityEngine
 from gnosisd.feeds.sim import SimMarket
 from gnosisd.feeds.validate import MarketDataValidator
 from gnosisd.risk.guard import RiskGuard
@@ -124,11 +125,17 @@ class MarketFeed(Protocol):
 class _SymbolAnalytics:
     """Engines and composer of one symbol."""
 
-    def __init__(self, symbol: str, settings: Settings, history: list[tuple[date, float]]) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        settings: Settings,
+        history: list[HistoryItem],
+        returns: list[HistoryItem],
+    ) -> None:
         self.hedge = HedgeEngine(symbol, settings.hedge)
         self.liquidity = LiquidityEngine(symbol, settings.liquidity)
         self.sentiment = SentimentEngine(symbol, settings.sentiment)
-        self.volatility = VolatilityEngine(symbol, settings.volatility, history)
+        self.volatility = VolatilityEngine(symbol, settings.volatility, history, returns)
         self.composer = Composer(symbol, settings.trade_agent, settings.volatility)
         self.pending: dict[int, set[str]] = {}
 
@@ -155,7 +162,12 @@ class Daemon:
         self.state_store = StateStore(settings.runtime.state_dir)
         histories: dict[str, Any] = self.state_store.load(IV_HISTORY_STATE) or {}
         self.analytics = {
-            s: _SymbolAnalytics(s, settings, _parse_history(histories.get(s, [])))
+            s: _SymbolAnalytics(
+                s,
+                settings,
+                _parse_history(histories.get(s, [])),
+                _parse_history(histories.get(f"{s}:returns", [])),
+            )
             for s in options.symbols
         }
         slippage = settings.execution.slippage_pct
@@ -247,6 +259,7 @@ class Daemon:
                 try:
                     await self._feed()
                 finally:
+                    watchdog.cancel()  # no WATCHDOG=1 after STOPPING=1
                     self.notifier.notify("STOPPING=1")
                     # Drain what is in flight under the shutdown deadline, then stop consumers.
                     with contextlib.suppress(TimeoutError):
@@ -274,6 +287,7 @@ class Daemon:
         return [
             (b.subscribe(Topic.QUOTES, "engines.quotes"), self._on_quote),
             (b.subscribe(Topic.TRADES, "engines.trades"), self._on_trade),
+            (b.subscribe(Topic.NEWS, "engines.news"), self._on_news),
             (b.subscribe(Topic.BARS, "engines.bars"), self._on_bar),
             (b.subscribe(Topic.CHAINS, "broker.marks"), self._broker_on_chain),
             (b.subscribe(Topic.CHAINS, "engines.chains"), self._on_chain),
@@ -301,6 +315,7 @@ class Daemon:
             chain_refresh_minutes=self.settings.runtime.chain_refresh_minutes,
             start_prices=self.options.start_prices,
             calendar=self.calendar,
+            emit_news=True,
         )
 
     async def _feed(self) -> None:
@@ -367,14 +382,30 @@ class Daemon:
     # ------------------------------------------------------------------ engines and composer
     async def _on_quote(self, event: object) -> None:
         assert isinstance(event, Quote)
+        analytics = self.analytics.get(event.symbol)
+        if (
+            analytics is None
+        ):  # an option quote (OCC symbol): freshness only, marks come from chains
+            self.market.touch(event.symbol, event.ts_ns)
+            return
         self.market.set_spot(event.symbol, (event.bid + event.ask) / 2, event.ts_ns)
-        snap = self.analytics[event.symbol].liquidity.update(event)
+        snap = analytics.liquidity.update(event)
         if snap is not None:
             await self.bus.publish(Topic.ENGINES, snap)
 
     def _on_trade(self, event: object) -> None:
         assert isinstance(event, Trade)
         self.market.touch(event.symbol, event.ts_ns)
+        analytics = self.analytics.get(event.symbol)
+        if analytics is not None:
+            analytics.liquidity.update(event)  # effective spread and signed volume
+
+    async def _on_news(self, event: object) -> None:
+        assert isinstance(event, NewsItem)
+        for symbol in event.symbols:
+            analytics = self.analytics.get(symbol.upper())
+            if analytics is not None and (snap := analytics.sentiment.update(event)) is not None:
+                await self.bus.publish(Topic.ENGINES, snap)
 
     async def _on_bar(self, event: object) -> None:
         assert isinstance(event, Bar)
@@ -445,7 +476,9 @@ class Daemon:
         if chain is None:
             return
         ts_ns = datetime_to_ns(context.as_of)
-        ideas = self.agent.propose(context, chain, self.ledger.equity(), ts_ns)
+        ideas = self.agent.propose(
+            context, chain, self.ledger.equity(), ts_ns, open_positions=self.ledger.positions()
+        )
         limit = self.settings.trade_agent.max_ideas_per_decision
         sent = 0
         for idea in ideas:
@@ -678,10 +711,13 @@ class Daemon:
 
     # ------------------------------------------------------------------ state
     def _save_state(self) -> None:
-        histories = {
-            s: [(d.isoformat(), v) for d, v in a.volatility.history()]
-            for s, a in self.analytics.items()
-        }
+        # IV history (with each point's source: observed or a proxy) and the GARCH return window.
+        histories: dict[str, list[tuple[str, float, str]]] = {}
+        for s, a in self.analytics.items():
+            histories[s] = [(d.isoformat(), v, src) for d, v, src in a.volatility.history_records()]
+            histories[f"{s}:returns"] = [
+                (d.isoformat(), v, src) for d, v, src in a.volatility.returns_history()
+            ]
         self.state_store.save(IV_HISTORY_STATE, histories)
 
     def _finish_summary(self) -> None:
@@ -718,6 +754,8 @@ def _topic_of(event: object) -> Topic:
         return Topic.BARS
     if isinstance(event, ChainSnapshot):
         return Topic.CHAINS
+    if isinstance(event, NewsItem):
+        return Topic.NEWS
     raise TypeError(f"the feed produced an unknown event type {type(event).__name__}")
 
 
@@ -730,10 +768,13 @@ def _engine_name(engine: object) -> str:
     }[type(engine)]
 
 
-def _parse_history(raw: Any) -> list[tuple[date, float]]:
-    out: list[tuple[date, float]] = []
+def _parse_history(raw: Any) -> list[HistoryItem]:
+    """Stored [date, value] or [date, value, source] points; anything else is skipped."""
+    out: list[HistoryItem] = []
     if isinstance(raw, list):
         for item in raw:
             if isinstance(item, list | tuple) and len(item) == 2:
                 out.append((date.fromisoformat(str(item[0])), float(item[1])))
+            elif isinstance(item, list | tuple) and len(item) == 3:
+                out.append((date.fromisoformat(str(item[0])), float(item[1]), str(item[2])))
     return out

@@ -57,6 +57,7 @@ async def test_broker_rejections_say_insufficient_funds_and_are_logged_as_order_
         execution={"initial_cash": 5000.0},
         risk={"max_trade_risk_pct": 0.25, "max_open_positions": 50},
         runtime={"decision_interval_minutes": 5},
+        trade_agent={"max_portfolio_risk_pct": 1.0},  # no portfolio cap: let the cash run out
     )
     summary, _ = await run_daemon(settings, sessions=2)
     orders = [o["order"] for o in journal_lines(settings.runtime.runs_dir, "orders")]
