@@ -24,6 +24,7 @@ from gnosisd.core.config import Settings
 from gnosisd.core.enums import PositionEffect, Regime, StrategyType
 from gnosisd.core.errors import ConfigError
 from gnosisd.core.money import ZERO
+from gnosisd.engines.volatility import HistoryItem
 from gnosisd.feeds.replay import ReplayData, ReplayFeed
 from gnosisd.runtime.daemon import (
     Daemon,
@@ -246,6 +247,7 @@ class BacktestDaemon(Daemon):
             self._per_symbol(settings, symbol_settings or {}, kelly or {})
         self.on_session = on_session
         self.equity_curve: list[EquityPoint] = []
+        self.notes: list[str] = []  # what the results should say about how the run was made
 
     def _per_symbol(
         self, settings: Settings, per: Mapping[str, Settings], kelly: Mapping[str, KellyTable]
@@ -257,8 +259,10 @@ class BacktestDaemon(Daemon):
                 continue
             st = per.get(symbol, settings)
             if symbol in per:
-                history = self.analytics[symbol].volatility.history()
-                self.analytics[symbol] = _SymbolAnalytics(symbol, st, history)
+                vol = self.analytics[symbol].volatility  # keep what the daemon loaded
+                history: list[HistoryItem] = list(vol.history_records())
+                returns: list[HistoryItem] = list(vol.returns_history())
+                self.analytics[symbol] = _SymbolAnalytics(symbol, st, history, returns)
             agents[symbol] = make_agent(settings, st, kelly.get(symbol))
         self.agent = _SymbolAgents(self.agent, agents)
 
@@ -323,6 +327,7 @@ class BacktestResult:
     data_source: str
     chains: str
     pruned: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
@@ -416,7 +421,8 @@ def make_daemon(
 ) -> BacktestDaemon:
     """The BacktestDaemon of `request` (configure logging before: the daemon binds loggers)."""
     feed, options = planned or plan(settings, request, calendar)
-    return BacktestDaemon(
+    settings, note = without_lookahead(settings, options.sessions[0].day)
+    daemon = BacktestDaemon(
         settings,
         options,
         calendar,
@@ -426,6 +432,30 @@ def make_daemon(
         kelly=request.kelly,
         journal=request.journal,
         on_session=request.on_session,
+    )
+    daemon.notes = [note] if note else []
+    return daemon
+
+
+def without_lookahead(settings: Settings, first_day: date) -> tuple[Settings, str | None]:
+    """Settings that use no data dated after the backtest's first session.
+
+    The volatility engine tops up a short IV history from the bundled VIX proxy, taking its latest
+    points; when the proxy reaches past `first_day` that would be the future, so the backfill is
+    turned off for such a backtest (IV rank then builds up from the backtest's own chains).
+    """
+    from gnosisd.engines.garch import bundled_iv_proxy
+
+    vol = settings.volatility
+    if getattr(vol, "iv_backfill", "none") == "none":
+        return settings, None
+    proxy = bundled_iv_proxy("SPY")
+    if not proxy or proxy[-1][0] < first_day:
+        return settings, None
+    return (
+        apply_overrides(settings, {"volatility.iv_backfill": "none"}),
+        f"volatility.iv_backfill off: the bundled VIX proxy runs to {proxy[-1][0]}, after the "
+        f"first session {first_day} (no lookahead)",
     )
 
 
@@ -481,6 +511,7 @@ async def run_daemon_async(daemon: BacktestDaemon, request: BacktestRequest) -> 
             else f"MODEL chains: BSM on the sim IV surface anchored on {data.anchor}"
         ),
         pruned=summary.stopped_by_signal,
+        notes=list(daemon.notes),
     )
 
 
@@ -553,6 +584,8 @@ def run_backtest_command(
     out = sys.stdout
     out.write(format_table(metrics(result), title))
     out.write(f"  data      {result.data_source}\n  chains    {result.chains}\n")
+    for note in result.notes:
+        out.write(f"  note      {note}\n")
     out.write(f"  output    {output_dir}/results.json, equity.png, runs/ (journal), logs/\n")
     return 0
 
@@ -560,16 +593,30 @@ def run_backtest_command(
 def run_quiet(
     settings: Settings, request: BacktestRequest, calendar: TradingCalendar, workdir: Path
 ) -> BacktestResult:
-    """One backtest with every file under `workdir` and WARNING logs (optimisation runs)."""
+    """One backtest with every file under `workdir` and no log output at all (optimisation runs:
+    thousands of throwaway runs; their results are the return value)."""
+    import logging
+
+    import structlog
+
     from gnosisd.runtime.app import run_event_loop
-    from gnosisd.runtime.logging import configure_logging, shutdown_logging
 
     settings = backtest_settings(settings, workdir)
-    planned = plan(settings, request, calendar)
-    clock = sim_clock_for(planned[1])
-    configure_logging("WARNING", settings.runtime.logs_dir, clock, console=False)
+    previous = structlog.get_config()
+    structlog.configure(
+        processors=[_drop_event],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
+        logger_factory=structlog.ReturnLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
     try:
-        daemon = make_daemon(settings, request, calendar, planned, clock)
+        daemon = make_daemon(settings, request, calendar)
         return run_event_loop(run_daemon_async(daemon, request))
     finally:
-        shutdown_logging()
+        structlog.configure(**previous)
+
+
+def _drop_event(*_: object) -> Any:
+    import structlog
+
+    raise structlog.DropEvent

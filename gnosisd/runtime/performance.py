@@ -154,6 +154,7 @@ def results_document(result: BacktestResult, extra: dict[str, Any] | None = None
         "feed": result.feed,
         "data": result.data_source,
         "option_chains": result.chains,
+        "notes": result.notes,
         "from": result.sessions[0].day.isoformat() if result.sessions else None,
         "to": result.sessions[-1].day.isoformat() if result.sessions else None,
         **(extra or {}),
