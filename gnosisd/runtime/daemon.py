@@ -676,6 +676,7 @@ class Daemon:
         if isinstance(event, SessionStarted):
             # The ledger snapshots equity for the session's P&L before any check of the new day.
             self.ledger.start_session(event.day)
+            self.journal.close_before(event.day)
         elif isinstance(event, PortfolioMarked):
             self.guard.on_pnl(event.session_pnl, event.ts_ns)
             await self._publish_state_changes()

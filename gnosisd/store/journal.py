@@ -136,6 +136,21 @@ class Journal:
             for fd in self._fds.values():
                 os.fsync(fd)
 
+    def close_before(self, day: date) -> None:
+        """fsync and close the files of run days before `day` (a new session began).
+
+        Keeps a long run's open descriptors, and the cost of flush(), bounded to the current day;
+        a late line for an earlier day simply reopens its file.
+        """
+        with self._lock:
+            old = [p for p in self._fds if p.parent.name < day.isoformat()]
+            fds = [self._fds.pop(p) for p in old]
+        for fd in fds:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def close(self) -> None:
         """fsync and close every file; later writes raise (idempotent)."""
         with self._lock:

@@ -197,3 +197,18 @@ def test_runbook_jq_review_queries_read_the_journal(tmp_path: Path, jq: str) -> 
 def test_extra_keys_cannot_overwrite_the_line_shape(tmp_path: Path) -> None:
     with Journal(tmp_path) as journal, pytest.raises(ValueError, match="overwrite"):
         journal.write("trade", "SPY", AS_OF, {"strategy_type": "straddle"}, extra={"symbol": "X"})
+
+
+def test_close_before_releases_earlier_days_and_a_late_line_reopens_its_file(
+    tmp_path: Path,
+) -> None:
+    day1 = datetime(2025, 1, 15, 15, 0, tzinfo=UTC)
+    day2 = datetime(2025, 1, 16, 15, 0, tzinfo=UTC)
+    with Journal(tmp_path) as journal:
+        journal.write("context", "SPY", day1, {"n": 1})
+        journal.write("context", "SPY", day2, {"n": 2})
+        journal.close_before(day2.date())
+        assert [p.parent.name for p in journal.open_files] == ["2025-01-16"]
+        journal.write("context", "SPY", day1, {"n": 3})  # late line for the earlier day
+    lines = (tmp_path / "2025-01-15" / "SPY_context.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(x)["context"]["n"] for x in lines] == [1, 3]
