@@ -2,8 +2,8 @@
 
 The journal is generated once with the simulated market and broker (one daemon process per symbol,
 in parallel) into a cache directory, then reviewed (text tables and, with --html, the report) and
-timed. Generation takes a while (about 3-4 s per session and symbol on one core); the review itself
-is the figure of interest (issue 7 asks for under 5 s).
+timed. Generation takes a while (5-9 s per session and symbol on one core: about 40 minutes on
+two cores for the default year); the review itself is the figure of interest (issue 7: under 5 s).
 
 Run: .venv/bin/python bench/review.py [--sessions 252] [--symbols SPY,QQQ,IWM,DIA] [--cache DIR]
      [--html] [--repeat 3] [--generate-only]
@@ -136,8 +136,8 @@ def journal_size(runs: Path) -> tuple[int, int, int]:
 # ---------------------------------------------------------------- review timing
 def time_review(runs: Path, repeat: int, html: bool) -> None:
     from gnosisd.runtime.review import default_rules
-    from gnosisd.store.report import write_report
-    from gnosisd.store.review import ReviewQuery, format_review, run_review
+    from gnosisd.store.report import format_review, write_report
+    from gnosisd.store.review import ReviewQuery, run_review
 
     rules = default_rules()
     query = ReviewQuery(runs_dir=runs)

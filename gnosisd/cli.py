@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -20,6 +21,9 @@ from gnosisd.core.calendar import Session, TradingCalendar
 from gnosisd.core.clock import NEW_YORK, LiveClock
 from gnosisd.core.config import Settings, load_settings, masked_dump
 from gnosisd.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gnosisd.runtime.app import SymbolOverrides
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -65,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
     run.add_argument("--capital", type=float, default=None, help="initial cash (overrides config)")
     run.add_argument("--output-dir", type=Path, default=None, help="journal directory (runs/)")
+    run.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="hyperparameter file from `gnosisd optimize` (per symbol)",
+    )
 
     paper = sub.add_parser("paper", help="the daily paper job (dry run unless --execute)")
     _common(paper)
@@ -75,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     paper.add_argument("--output-dir", type=Path, default=None)
     paper.add_argument("--symbol", default="SPY")
     paper.add_argument("--seed", type=int, default=7)
+    paper.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="hyperparameter file from `gnosisd optimize` (per symbol)",
+    )
     paper.add_argument(
         "--date",
         type=date.fromisoformat,
@@ -185,6 +201,25 @@ def _override(settings: Settings, capital: float | None, output_dir: Path | None
         raise ConfigError(f"invalid command-line value: {exc}") from None
 
 
+def _hyperparams(
+    settings: Settings, path: Path | None, symbols: list[str]
+) -> SymbolOverrides | None:
+    """The optimiser's per-symbol parameters and Kelly tables from `path` (None: no file given)."""
+    if path is None:
+        return None
+    from gnosisd.optimize.params import load_all
+    from gnosisd.runtime.app import SymbolOverrides
+    from gnosisd.runtime.backtest import symbol_settings
+
+    if not path.is_file():
+        raise ConfigError(f"--params {path}: no such hyperparameter file (run `gnosisd optimize`)")
+    hyper = load_all(path, symbols)
+    return SymbolOverrides(
+        settings=symbol_settings(settings, {s: h.params for s, h in hyper.items() if h.params}),
+        kelly={s: h.kelly for s, h in hyper.items() if h.kelly},
+    )
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings = _load(args)
     sys.stdout.write(yaml.safe_dump(masked_dump(settings), sort_keys=False))
@@ -219,6 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sessions=_sessions(calendar, first, args.sessions),
         seed=args.seed,
         speed=args.speed,
+        overrides=_hyperparams(settings, args.params, symbols),
     )
 
 
@@ -240,6 +276,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         seed=args.seed,
         execute=args.execute,
         underlying_price=args.underlying_price,
+        overrides=_hyperparams(settings, args.params, [args.symbol.upper()]),
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
@@ -12,6 +13,7 @@ import structlog
 from gnosisd.core.calendar import Session, TradingCalendar
 from gnosisd.core.clock import SimClock
 from gnosisd.core.config import Settings
+from gnosisd.runtime.backtest import KellyTable, apply_symbol_overrides
 from gnosisd.runtime.daemon import Daemon, RunOptions, RunSummary, sim_clock_for
 from gnosisd.runtime.logging import configure_logging, register_secrets, shutdown_logging
 
@@ -30,7 +32,12 @@ def run_event_loop(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _setup(settings: Settings, clock: SimClock) -> None:
-    configure_logging(settings.runtime.log_level, settings.runtime.logs_dir, clock)
+    configure_logging(
+        settings.runtime.log_level,
+        settings.runtime.logs_dir,
+        clock,
+        retention_days=settings.runtime.log_retention_days,
+    )
     secrets = [
         s.get_secret_value()
         for s in (settings.alpaca.api_key, settings.alpaca.secret_key)
@@ -39,16 +46,31 @@ def _setup(settings: Settings, clock: SimClock) -> None:
     register_secrets(*secrets)
 
 
+@dataclass(frozen=True)
+class SymbolOverrides:
+    """The optimiser's per-symbol hyperparameters: Settings per symbol and Kelly tables."""
+
+    settings: Mapping[str, Settings] = field(default_factory=dict)
+    kelly: Mapping[str, KellyTable] = field(default_factory=dict)
+
+
 def _run(
     settings: Settings,
     calendar: TradingCalendar,
     options: RunOptions,
     on_done: Callable[[RunSummary], None] | None = None,
+    overrides: SymbolOverrides | None = None,
 ) -> RunSummary:
     # Logging first: loggers bound while constructing the daemon must see the configuration.
     clock = sim_clock_for(options)
     _setup(settings, clock)
     daemon = Daemon(settings, options, calendar, clock)
+    if overrides is not None and (overrides.settings or overrides.kelly):
+        apply_symbol_overrides(daemon, settings, overrides.settings, overrides.kelly)
+        log.info(
+            "hyperparameters applied",
+            symbols=sorted({*overrides.settings, *overrides.kelly}),
+        )
     try:
         log.info(
             "gnosisd starting",
@@ -75,10 +97,11 @@ def run_daemon(
     sessions: list[Session],
     seed: int,
     speed: float,
+    overrides: SymbolOverrides | None = None,
 ) -> int:
     """`gnosisd run`: the daemon over `sessions` of the simulated market; print the summary."""
     options = RunOptions(symbols=symbols, sessions=sessions, seed=seed, speed=speed)
-    summary = _run(settings, calendar, options)
+    summary = _run(settings, calendar, options, overrides=overrides)
     sys.stdout.write(format_summary(summary, settings))
     return 0
 
@@ -92,6 +115,7 @@ def run_paper(
     seed: int,
     execute: bool,
     underlying_price: float | None,
+    overrides: SymbolOverrides | None = None,
 ) -> int:
     """`gnosisd paper`: the runbook's daily job, one decision at 15:30 New York (dry run by default)."""
     options = RunOptions(
@@ -114,7 +138,7 @@ def run_paper(
             output_dir=str(settings.runtime.runs_dir / session.day.isoformat()),
         )
 
-    daemon_summary = _run(settings, calendar, options, complete)
+    daemon_summary = _run(settings, calendar, options, complete, overrides)
     sys.stdout.write(format_summary(daemon_summary, settings))
     sys.stdout.write(f"{symbol} paper trading complete ({'executed' if execute else 'dry run'})\n")
     return 0

@@ -215,6 +215,28 @@ class _SymbolAgents(TradeAgent):
         return agent.to_intent(idea, *args, **kwargs)
 
 
+def apply_symbol_overrides(
+    daemon: Daemon, settings: Settings, per: Mapping[str, Settings], kelly: Mapping[str, KellyTable]
+) -> None:
+    """Engines, composer and trade agent of each symbol from its own settings and Kelly table.
+
+    Used by backtests and by `gnosisd run/paper --params FILE` (the optimiser's hyperparameters).
+    """
+    agents: dict[str, TradeAgent] = {}
+    for symbol in daemon.options.symbols:
+        if symbol not in per and symbol not in kelly:
+            continue
+        st = per.get(symbol, settings)
+        if symbol in per:
+            vol = daemon.analytics[symbol].volatility  # keep what the daemon loaded
+            history: list[HistoryItem] = list(vol.history_records())
+            returns: list[HistoryItem] = list(vol.returns_history())
+            daemon.analytics[symbol] = _SymbolAnalytics(symbol, st, history, returns)
+        agents[symbol] = make_agent(settings, st, kelly.get(symbol))
+    if agents:
+        daemon.agent = _SymbolAgents(daemon.agent, agents)
+
+
 # Called at each session close with (point, sessions done); returning True stops the run there.
 SessionCallback = Callable[[EquityPoint, int], bool | None]
 
@@ -244,27 +266,10 @@ class BacktestDaemon(Daemon):
         runs = settings.runtime.runs_dir
         self.journal = _RunJournal(runs) if journal else _NullJournal(runs)
         if symbol_settings or kelly:
-            self._per_symbol(settings, symbol_settings or {}, kelly or {})
+            apply_symbol_overrides(self, settings, symbol_settings or {}, kelly or {})
         self.on_session = on_session
         self.equity_curve: list[EquityPoint] = []
         self.notes: list[str] = []  # what the results should say about how the run was made
-
-    def _per_symbol(
-        self, settings: Settings, per: Mapping[str, Settings], kelly: Mapping[str, KellyTable]
-    ) -> None:
-        """Engines, composer and trade agent of each symbol from its own settings and Kelly table."""
-        agents: dict[str, TradeAgent] = {}
-        for symbol in self.options.symbols:
-            if symbol not in per and symbol not in kelly:
-                continue
-            st = per.get(symbol, settings)
-            if symbol in per:
-                vol = self.analytics[symbol].volatility  # keep what the daemon loaded
-                history: list[HistoryItem] = list(vol.history_records())
-                returns: list[HistoryItem] = list(vol.returns_history())
-                self.analytics[symbol] = _SymbolAnalytics(symbol, st, history, returns)
-            agents[symbol] = make_agent(settings, st, kelly.get(symbol))
-        self.agent = _SymbolAgents(self.agent, agents)
 
     async def _on_control(self, event: object) -> None:
         await super()._on_control(event)
@@ -544,6 +549,9 @@ def backtest_settings(settings: Settings, output_dir: Path) -> Settings:
             "runtime.state_dir": output_dir / "state",
             "runtime.checkpoints_dir": output_dir / "logs" / "checkpoints",
             "risk.kill_file": output_dir / "state" / "KILL",
+            # A backtest never touches a live daemon's status file or metrics port.
+            "runtime.status_file": None,
+            "runtime.metrics_port": None,
         },
     )
 

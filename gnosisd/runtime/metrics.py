@@ -42,6 +42,7 @@ from gnosisd.core.views import PortfolioView
 log = structlog.stdlib.get_logger(__name__)
 
 MARKET_DATA: Final = (Topic.QUOTES, Topic.TRADES, Topic.BARS, Topic.CHAINS)
+_MD_VALUES: Final = frozenset(t.value for t in MARKET_DATA)
 OBSERVED: Final = (
     *MARKET_DATA,
     Topic.CONTEXT,
@@ -293,9 +294,6 @@ class Telemetry:
                 acc[2] += units * float(chain.vega[row]) / 100.0  # per 1.00 vol -> per vol point
                 acc[3] += units * float(chain.theta[row]) / 365.0  # per year -> per day
         return {u: Greeks(*v) for u, v in sorted(sums.items())}
-
-
-_MD_VALUES: Final = frozenset(t.value for t in MARKET_DATA)
 
 
 class DaemonCollector(Collector):

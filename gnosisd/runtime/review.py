@@ -18,8 +18,8 @@ from gnosisd.agents.routing import cell_of, route, routing_table
 from gnosisd.bus.records import ExitRules, MarketContext
 from gnosisd.core.config import Settings, TradeAgentConfig
 from gnosisd.core.enums import Direction, Regime, StrategyType
-from gnosisd.store.report import write_report
-from gnosisd.store.review import ReviewQuery, ReviewRules, format_review, run_review
+from gnosisd.store.report import format_review, write_report
+from gnosisd.store.review import ReviewQuery, ReviewRules, run_review
 
 EXIT_REVIEW_FAILED = 3
 _PLACEHOLDER_EXIT = ExitRules(

@@ -1,4 +1,4 @@
-"""The review as one self-contained HTML file: verdicts, tables and PNG charts embedded as data URLs.
+"""The review as text for the terminal and as one self-contained HTML file with embedded PNG charts.
 
 Charts are drawn with matplotlib's Agg canvas on Figure objects (no pyplot, no global state, no
 display needed).
@@ -11,6 +11,7 @@ import html
 import io
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gnosisd.store.review import ChartData, Review, Table, Verdict, format_cell
+from gnosisd.store.review import Cell, ChartData, Review, Table, Verdict
 
 _DPI: Final = 100
 _SIZE: Final = (9.0, 3.6)
@@ -143,7 +144,8 @@ def _iv_rank(data: ChartData) -> Callable[[Axes], None]:
         if not data.iv_rank_by_strategy:
             return _no_data(ax)
         names = sorted(data.iv_rank_by_strategy)
-        ax.boxplot([data.iv_rank_by_strategy[n] for n in names])
+        flier = {"markersize": 2, "alpha": 0.3}
+        ax.boxplot([data.iv_rank_by_strategy[n] for n in names], flierprops=flier)
         ax.set_xticks(range(1, len(names) + 1), names, rotation=20, fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         for (label, rank), style in zip(data.iv_rank_lines, ("--", ":", "-."), strict=False):
@@ -241,3 +243,97 @@ def write_report(review: Review, path: Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# ---------------------------------------------------------------- text output
+def format_cell(value: Cell) -> str:
+    """A table cell as text: money and ratios to 2-4 decimals, None as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def format_table(table: Table, indent: str = "  ") -> str:
+    header = [table.title]
+    if not table.rows:
+        return (
+            indent
+            + table.title
+            + "\n"
+            + indent
+            + "  (none)"
+            + (f" - {table.note}" if table.note else "")
+            + "\n"
+        )
+    cells = [[format_cell(c) for c in row] for row in table.rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(table.columns)]
+    numeric = [
+        all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in table.rows)
+        for i in range(len(table.columns))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return indent + "  " + "  ".join(parts).rstrip()
+
+    out = [
+        indent + header[0],
+        line(table.columns),
+        indent + "  " + "  ".join("-" * w for w in widths),
+    ]
+    out += [line(r) for r in cells]
+    if table.note:
+        out.append(indent + "  (" + table.note + ")")
+    return "\n".join(out) + "\n"
+
+
+def format_review(review: Review) -> str:
+    """The review as plain text: header, the four checks with verdicts, then the activity tables."""
+    q = review.query
+    window = (
+        f"{review.days[0]} to {review.days[1]}" if review.days else "no journal lines in the window"
+    )
+    lines = [
+        f"gnosisd review of {q.runs_dir}",
+        f"  window      {window}"
+        + (f" (asked: {q.since or 'start'} to {q.until or 'end'})" if q.since or q.until else ""),
+        f"  symbols     {', '.join(review.symbols) or '-'}",
+        f"  journal     {review.files:,} files: {review.lines.get('contexts', 0):,} contexts, "
+        f"{review.lines.get('trades', 0):,} trade ideas, {review.lines.get('orders', 0):,} orders"
+        + (f"; {review.skipped_lines:,} unreadable lines skipped" if review.skipped_lines else ""),
+        "",
+    ]
+    for n, check in enumerate(review.checks, start=1):
+        lines.append(f"{n}. {check.name} ".ljust(60, ".") + f" {check.verdict.value}")
+        lines.append(f"   rule: {check.rule}")
+        for t in check.tables:
+            lines.append(format_table(t, "   "))
+        if check.failures:
+            lines.append(f"   {check.failed_count:,} failing ideas/orders, for example:")
+            lines += [f"     - {f}" for f in check.failures]
+            lines.append("")
+    lines.append("Activity")
+    for t in review.tables:
+        lines.append(format_table(t, "  "))
+    counts = Counter(c.verdict for c in review.checks)
+    failed = [c.name for c in review.checks if c.verdict is not Verdict.PASS]
+    if review.passed:
+        lines.append(f"review: PASS ({counts[Verdict.PASS]}/{len(review.checks)} checks)")
+    else:
+        lines.append(
+            "review: FAIL ("
+            + "; ".join(f"{c.name}: {c.verdict.value}" for c in review.checks if c.name in failed)
+            + ")"
+        )
+    return "\n".join(lines) + "\n"

@@ -197,3 +197,22 @@ def test_daemon_notifies_systemd_ready_and_stopping(tmp_path: Path):
     assert "WATCHDOG=1" in messages
     assert messages[-1] == "STOPPING=1"
     assert messages.index("READY=1") < messages.index("STOPPING=1")
+
+
+def test_run_applies_the_optimisers_hyperparameter_file_per_symbol(tmp_path: Path):
+    from gnosisd.optimize.params import save
+
+    strict = tmp_path / "hyper.yaml"
+    save(strict, "SPY", {"trade_agent.min_confidence": 1.0}, [], {"note": "test"})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    base = gnosisd(tmp_path / "a", "run", "--start-date", "2026-11-24")
+    tuned = gnosisd(tmp_path / "b", "run", "--start-date", "2026-11-24", "--params", str(strict))
+    assert base.returncode == 0, base.stderr
+    assert tuned.returncode == 0, tuned.stderr
+    # Without the file the default min_confidence lets ideas through; with it none passes.
+    assert "ideas           0" not in base.stdout
+    assert "ideas           0" in tuned.stdout
+    missing = gnosisd(tmp_path, "run", "--params", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2
+    assert "no such hyperparameter file" in missing.stderr

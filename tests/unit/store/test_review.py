@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 
 from gnosisd.store.journal import Journal
-from gnosisd.store.report import render_html, write_report
-from gnosisd.store.review import (
-    Review,
-    ReviewQuery,
-    Table,
-    Verdict,
-    format_review,
-    run_review,
-)
+from gnosisd.store.report import format_review, render_html, write_report
+from gnosisd.store.review import Review, ReviewQuery, Table, Verdict, run_review
 from tests.unit.store.journal_factory import DAY1, DAY2, RULES, at, good_journal, order, trade
 
 
@@ -246,3 +239,13 @@ def test_a_rerun_that_journals_the_same_position_twice_is_not_double_counted(
     good_journal(runs)  # the same seed and day again: identical intent and position ids
     pnl = _row(_table(_review(runs), "Realised P&L by strategy"), "long_call")
     assert pnl[1:4] == (2, 2, Decimal("500.00"))  # two closes, each joined to one opening
+
+
+def test_a_file_torn_mid_line_does_not_swallow_the_next_files_first_line(tmp_path: Path) -> None:
+    runs = good_journal(tmp_path / "runs")
+    torn = runs / DAY1.isoformat() / "QQQ_trades.jsonl"  # read just before SPY_trades.jsonl
+    with torn.open("ab") as f:
+        f.write(b'{"as_of": "2026-03-02T17:00:00+00:00", "sym')  # power loss: no newline
+    review = _review(runs)
+    assert review.skipped_lines == 1
+    assert review.lines["trades"] == 3
