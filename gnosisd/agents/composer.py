@@ -133,7 +133,10 @@ class Composer:
             and rank >= self.vol_cfg.iv_rank_threshold
             and "short_history" not in vol.flags
         )
-        if high_iv or "vol_expansion" in vol.flags or "gamma_squeeze" in hedge.flags:
+        # Volatility regimes come from the volatility engine only: dealer gamma (the squeeze flag)
+        # tilts directional confidence instead; with dollar thresholds far below an index ETF's
+        # typical gamma exposure it would otherwise label every context vol_expansion.
+        if high_iv or "vol_expansion" in vol.flags:
             return Regime.VOL_EXPANSION
         mom = _finite(sent.metrics.get("momentum")) or 0.0
         if mom >= STRONG_MOMENTUM:

@@ -144,8 +144,11 @@ def test_high_iv_means_vol_expansion_with_volatility_exit_rules() -> None:
     assert ctx.exit_rules == exit_rules_for(Family.VOLATILITY, ctx.confidence)
 
 
-def test_gamma_squeeze_means_vol_expansion() -> None:
+def test_gamma_squeeze_alone_does_not_make_a_vol_regime_but_the_vol_engine_does() -> None:
     ctx = compose(composer(), hedge("negative_gamma", "gamma_squeeze"), vol(), sentiment(0.1))
+    assert ctx.regime is Regime.RANGE
+    assert "gamma_squeeze" in ctx.flags
+    ctx = compose(composer(), hedge(), vol(flags=("vol_expansion",)), sentiment(0.1))
     assert ctx.regime is Regime.VOL_EXPANSION
 
 
