@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--feed", choices=["sim", "alpaca", "replay"], default="sim")
     run.add_argument("--broker", choices=["sim", "alpaca"], default=None)
     run.add_argument(
+        "--alpaca-mode",
+        choices=["paper", "live"],
+        default=None,
+        help="Alpaca paper or live endpoints (default: execution.alpaca_mode); live also needs "
+        "the live gate",
+    )
+    run.add_argument(
         "--symbols", default=None, help="comma-separated underlyings (default: config)"
     )
     run.add_argument(
@@ -231,10 +238,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gnosisd.runtime.app import run_daemon
 
     settings = _override(_load(args), args.capital, args.output_dir)
-    if args.feed != "sim" or (args.broker or settings.execution.broker) != "sim":
+    broker = args.broker or settings.execution.broker
+    if args.feed == "alpaca":
+        return _run_alpaca(args, settings, broker)
+    if args.feed != "sim" or broker != "sim":
         raise ConfigError(
-            f"--feed {args.feed} --broker {args.broker or settings.execution.broker}: only the "
-            "simulated feed and broker are available in this version (use --feed sim --broker sim)"
+            f"--feed {args.feed} --broker {broker}: `gnosisd run` supports --feed sim --broker sim "
+            "and --feed alpaca with --broker alpaca or sim"
         )
     if args.sessions < 1 or args.sessions > 2520:
         raise ConfigError(f"--sessions must be between 1 and 2520, got {args.sessions}")
@@ -254,6 +264,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         sessions=_sessions(calendar, first, args.sessions),
         seed=args.seed,
         speed=args.speed,
+        overrides=_hyperparams(settings, args.params, symbols),
+    )
+
+
+def _run_alpaca(args: argparse.Namespace, settings: Settings, broker: str) -> int:
+    """`gnosisd run --feed alpaca [--broker alpaca|sim]`: live mode until SIGTERM/SIGINT."""
+    from gnosisd.broker.alpaca.config import credentials_from_settings, endpoints_from_settings
+    from gnosisd.runtime.app import run_live_daemon
+    from gnosisd.runtime.live import AlpacaConnection
+
+    if args.start_date is not None or args.sessions != 1 or args.speed != 0.0:
+        raise ConfigError(
+            "--start-date, --sessions and --speed are for the simulated feed; "
+            "--feed alpaca runs on the wall clock until stopped"
+        )
+    connection = AlpacaConnection(
+        endpoints=endpoints_from_settings(settings, args.alpaca_mode),
+        credentials=credentials_from_settings(settings),
+        broker=broker == "alpaca",
+    )
+    symbols = (
+        [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+        if args.symbols
+        else settings.runtime.symbols
+    )
+    return run_live_daemon(
+        settings,
+        TradingCalendar(),
+        symbols=symbols,
+        alpaca=connection,
         overrides=_hyperparams(settings, args.params, symbols),
     )
 

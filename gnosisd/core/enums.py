@@ -88,3 +88,4 @@ class RiskReason(StrEnum):
     UNDEFINED_RISK = "undefined_risk"
     DUPLICATE = "duplicate_order"
     ZERO_QUANTITY = "zero_quantity"
+    BROKER_UNAVAILABLE = "broker_unavailable"

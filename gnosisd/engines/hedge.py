@@ -146,6 +146,15 @@ def solve_flip(repricer: GammaRepricer, spot: float) -> float:
     if best_i < 0 or float(values[best_i]) == 0.0:
         return best_x
     lo, hi = float(grid[best_i]), float(grid[best_i + 1])
+    f_lo, f_hi = repricer.gex_one(lo), repricer.gex_one(hi)
+    if not (math.isfinite(f_lo) and math.isfinite(f_hi)) or f_lo * f_hi > 0.0:
+        # The scalar re-pricing can differ from the vectorised grid by rounding right at a
+        # crossing: the grid's linear interpolation is then the answer (within one grid step).
+        return best_x
+    if f_lo == 0.0:
+        return lo
+    if f_hi == 0.0:
+        return hi
     return float(brentq(repricer.gex_one, lo, hi, xtol=spot * 1e-6))
 
 

@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 import structlog
 
 from gnosisd.core.calendar import Session, TradingCalendar
-from gnosisd.core.clock import SimClock
+from gnosisd.core.clock import Clock, LiveClock
 from gnosisd.core.config import Settings
 from gnosisd.runtime.backtest import KellyTable, apply_symbol_overrides
 from gnosisd.runtime.daemon import Daemon, RunOptions, RunSummary, sim_clock_for
+from gnosisd.runtime.live import AlpacaConnection
 from gnosisd.runtime.logging import configure_logging, register_secrets, shutdown_logging
 
 T = TypeVar("T")
@@ -31,7 +32,7 @@ def run_event_loop(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-def _setup(settings: Settings, clock: SimClock) -> None:
+def _setup(settings: Settings, clock: Clock) -> None:
     configure_logging(
         settings.runtime.log_level,
         settings.runtime.logs_dir,
@@ -60,11 +61,12 @@ def _run(
     options: RunOptions,
     on_done: Callable[[RunSummary], None] | None = None,
     overrides: SymbolOverrides | None = None,
+    alpaca: AlpacaConnection | None = None,
 ) -> RunSummary:
     # Logging first: loggers bound while constructing the daemon must see the configuration.
-    clock = sim_clock_for(options)
+    clock: Clock = LiveClock() if alpaca is not None else sim_clock_for(options)
     _setup(settings, clock)
-    daemon = Daemon(settings, options, calendar, clock)
+    daemon = Daemon(settings, options, calendar, clock, alpaca=alpaca)
     if overrides is not None and (overrides.settings or overrides.kelly):
         apply_symbol_overrides(daemon, settings, overrides.settings, overrides.kelly)
         log.info(
@@ -76,8 +78,9 @@ def _run(
             "gnosisd starting",
             symbols=options.symbols,
             sessions=[s.day.isoformat() for s in options.sessions],
-            feed="sim",
-            broker="sim",
+            feed="alpaca" if alpaca is not None else "sim",
+            broker="alpaca" if alpaca is not None and alpaca.broker else "sim",
+            alpaca_mode=alpaca.endpoints.mode if alpaca is not None else None,
             execute=options.execute,
         )
         summary = run_event_loop(daemon.run())
@@ -102,6 +105,21 @@ def run_daemon(
     """`gnosisd run`: the daemon over `sessions` of the simulated market; print the summary."""
     options = RunOptions(symbols=symbols, sessions=sessions, seed=seed, speed=speed)
     summary = _run(settings, calendar, options, overrides=overrides)
+    sys.stdout.write(format_summary(summary, settings))
+    return 0
+
+
+def run_live_daemon(
+    settings: Settings,
+    calendar: TradingCalendar,
+    *,
+    symbols: list[str],
+    alpaca: AlpacaConnection,
+    overrides: SymbolOverrides | None = None,
+) -> int:
+    """`gnosisd run --feed alpaca`: the daemon on Alpaca's data (and broker) until SIGTERM/SIGINT."""
+    options = RunOptions(symbols=symbols, sessions=[])
+    summary = _run(settings, calendar, options, overrides=overrides, alpaca=alpaca)
     sys.stdout.write(format_summary(summary, settings))
     return 0
 
@@ -183,6 +201,12 @@ def format_summary(s: RunSummary, settings: Settings) -> str:
     published = sum(t["published"] for t in s.bus.values())
     conflated = sum(t["conflated"] for t in s.bus.values())
     lines.append(f"  bus             {published:,} events published, {conflated:,} conflated")
+    if s.stage_errors:
+        lines.append(
+            "  errors          "
+            + ", ".join(f"{k} {v}" for k, v in sorted(s.stage_errors.items()))
+            + " analytics updates failed (see logs/errors_*.log)"
+        )
     if s.dropped:
         lines.append(
             "  dropped data    " + ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items()))

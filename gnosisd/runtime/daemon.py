@@ -3,17 +3,19 @@
 Every component is a synchronous core; this module only adds the bus subscriptions, one consumer
 task per (component, topic), supervision in one TaskGroup, signals and an orderly shutdown.
 In simulated mode the feed drives a SimClock and waits for the bus to drain after each event
-(lockstep), so a run is deterministic for a seed and as fast as the machine allows.
+(lockstep), so a run is deterministic for a seed and as fast as the machine allows. In live mode
+(`runtime/live.py`) the Alpaca feed and broker run on the wall clock instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -47,9 +49,9 @@ from gnosisd.bus.events import (
 from gnosisd.bus.records import MarketContext, TradeIdea
 from gnosisd.bus.topics import Topic
 from gnosisd.core.calendar import Session, TradingCalendar
-from gnosisd.core.clock import NEW_YORK, SimClock, datetime_to_ns, ns_to_datetime
+from gnosisd.core.clock import NEW_YORK, Clock, LiveClock, SimClock, datetime_to_ns, ns_to_datetime
 from gnosisd.core.config import Settings
-from gnosisd.core.enums import OrderStatus, PositionEffect, TradingState
+from gnosisd.core.enums import OrderStatus, PositionEffect, RiskReason, TradingState
 from gnosisd.engines.hedge import HedgeEngine
 from gnosisd.engines.liquidity import LiquidityEngine
 from gnosisd.engines.sentiment import SentimentEngine
@@ -57,6 +59,7 @@ from gnosisd.engines.volatility import HistoryItem, VolatilityEngine
 from gnosisd.feeds.sim import SimMarket
 from gnosisd.feeds.validate import MarketDataValidator
 from gnosisd.risk.guard import RiskGuard
+from gnosisd.runtime.live import AlpacaConnection, LiveSource
 from gnosisd.runtime.logging import audit_logger
 from gnosisd.runtime.market_state import MarketState
 from gnosisd.runtime.metrics import MetricsServer, Telemetry, registry_for
@@ -87,6 +90,7 @@ class RunSummary:
     closes: Counter[str] = field(default_factory=Counter)
     strategies: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    stage_errors: Counter[str] = field(default_factory=Counter)  # contained analytics failures
     start_equity: Decimal = Decimal(0)
     end_equity: Decimal = Decimal(0)
     realized_pnl: Decimal = Decimal(0)
@@ -141,20 +145,21 @@ class _SymbolAnalytics:
 
 
 class Daemon:
-    """One gnosisd process on the simulated market and simulated broker."""
+    """One gnosisd process: the simulated market and broker, or Alpaca (`alpaca`) on a live clock."""
 
     def __init__(
         self,
         settings: Settings,
         options: RunOptions,
         calendar: TradingCalendar,
-        clock: SimClock | None = None,
+        clock: Clock | None = None,
         feed: MarketFeed | None = None,
+        alpaca: AlpacaConnection | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
         self.calendar = calendar
-        self.clock = clock or sim_clock_for(options)
+        self.clock: Clock = clock or (LiveClock() if alpaca else sim_clock_for(options))
         self._feed_override = feed
         self.bus = Bus()
         self.market = MarketState()
@@ -177,8 +182,12 @@ class Daemon:
         self.positions = PositionManager(slippage)
         self.ledger = Ledger(Decimal(str(settings.execution.initial_cash)))
         self.broker = SimBroker(settings.execution, self.ledger)
+        self.live = LiveSource(self, alpaca) if alpaca is not None else None
         self.guard = RiskGuard.from_settings(
-            settings, calendar, broker_is_live=False, env=os.environ
+            settings,
+            calendar,
+            broker_is_live=self.live is not None and self.live.is_live,
+            env=os.environ,
         )
         self.journal = Journal(settings.runtime.runs_dir)
         self.audit = audit_logger()
@@ -212,10 +221,14 @@ class Daemon:
                 registry_for(self.telemetry), rt.metrics_host, rt.metrics_port
             )
         feed = "sim" if self._feed_override is None else type(self._feed_override).__name__
+        broker = "sim"
+        if self.live is not None:
+            feed = "alpaca"
+            broker = "alpaca" if self.live.broker is not None else "sim"
         self.status = StatusWriter(
             status_path(rt),
             self.telemetry,
-            mode={"feed": feed, "broker": "sim", "execute": str(self.options.execute).lower()},
+            mode={"feed": feed, "broker": broker, "execute": str(self.options.execute).lower()},
             stale_after_s=rt.stale_stream_seconds,
         )
         self.watchdog = Watchdog(
@@ -241,6 +254,10 @@ class Daemon:
             self.summary.stopped_by_signal = reason != "end_of_data"
             self._stop.set()
 
+    async def stop_requested(self) -> None:
+        """Return once a stop was requested."""
+        await self._stop.wait()
+
     async def run(self) -> RunSummary:
         """Run the configured sessions; return the summary. Never raises on expected failures."""
         loop = asyncio.get_running_loop()
@@ -254,13 +271,18 @@ class Daemon:
                 consumers = [tg.create_task(consume(sub, handler)) for sub, handler in subs]
                 watchdog = tg.create_task(self._watchdog())
                 observers = self._start_observers(tg)
+                if self.live is not None:
+                    await self.live.start(tg)  # waits for trade_updates before READY=1
                 self.notifier.notify("READY=1")
-                self.notifier.notify("STATUS=trading on the simulated market")
+                market = "Alpaca" if self.live is not None else "the simulated market"
+                self.notifier.notify(f"STATUS=trading on {market}")
                 try:
-                    await self._feed()
+                    await (self.live.run() if self.live is not None else self._feed())
                 finally:
                     watchdog.cancel()  # no WATCHDOG=1 after STOPPING=1
                     self.notifier.notify("STOPPING=1")
+                    if self.live is not None:
+                        await self.live.stop()  # cancel working orders, then stop the feed
                     # Drain what is in flight under the shutdown deadline, then stop consumers.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
@@ -284,16 +306,29 @@ class Daemon:
 
     def _subscribe(self) -> list[tuple[Subscription, Callable[[object], Any]]]:
         b = self.bus
+        # Analytics stages are contained: an error in one update is logged and counted, that
+        # update is dropped, and no order can come of it. Order, risk and ledger stages are
+        # crash-only: an exception there ends the process and systemd restarts it.
+        contain = self._contained
         return [
-            (b.subscribe(Topic.QUOTES, "engines.quotes"), self._on_quote),
-            (b.subscribe(Topic.TRADES, "engines.trades"), self._on_trade),
-            (b.subscribe(Topic.NEWS, "engines.news"), self._on_news),
-            (b.subscribe(Topic.BARS, "engines.bars"), self._on_bar),
+            (
+                b.subscribe(Topic.QUOTES, "engines.quotes"),
+                contain("engines.quotes", self._on_quote),
+            ),
+            (
+                b.subscribe(Topic.TRADES, "engines.trades"),
+                contain("engines.trades", self._on_trade),
+            ),
+            (b.subscribe(Topic.NEWS, "engines.news"), contain("engines.news", self._on_news)),
+            (b.subscribe(Topic.BARS, "engines.bars"), contain("engines.bars", self._on_bar)),
             (b.subscribe(Topic.CHAINS, "broker.marks"), self._broker_on_chain),
-            (b.subscribe(Topic.CHAINS, "engines.chains"), self._on_chain),
+            (
+                b.subscribe(Topic.CHAINS, "engines.chains"),
+                contain("engines.chains", self._on_chain),
+            ),
             (b.subscribe(Topic.CHAINS, "positions.chains"), self._positions_on_chain),
-            (b.subscribe(Topic.ENGINES, "composer"), self._on_engine),
-            (b.subscribe(Topic.CONTEXT, "agent"), self._on_context),
+            (b.subscribe(Topic.ENGINES, "composer"), contain("composer", self._on_engine)),
+            (b.subscribe(Topic.CONTEXT, "agent"), contain("agent", self._on_context)),
             (b.subscribe(Topic.IDEAS, "journal.ideas"), self._journal_idea),
             (b.subscribe(Topic.INTENTS, "risk.intents"), self._on_intent),
             (b.subscribe(Topic.DECISIONS, "broker.decisions"), self._on_decision),
@@ -303,6 +338,22 @@ class Daemon:
             (b.subscribe(Topic.CONTROL, "control"), self._on_control),
             *self.telemetry.subscriptions(),
         ]
+
+    def _contained(
+        self, stage: str, handler: Callable[[object], Any]
+    ) -> Callable[[object], Awaitable[None]]:
+        """Wrap an analytics handler: log, count and drop an update that raises."""
+
+        async def run(event: object) -> None:
+            try:
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.summary.stage_errors[stage] += 1
+                log.exception("analytics update failed", stage=stage, kind=type(event).__name__)
+
+        return run
 
     # ------------------------------------------------------------------ feed
     def make_feed(self) -> MarketFeed:
@@ -322,6 +373,7 @@ class Daemon:
         """Publish the market, session by session, in lockstep with the consumers."""
         market = self.make_feed()
         speed = self.options.speed
+        assert isinstance(self.clock, SimClock), "the simulated market runs on a SimClock"
         for session in self.options.sessions:
             if self._stop.is_set():
                 break
@@ -529,7 +581,22 @@ class Daemon:
             exit_reason=event.exit_reason,
         )
         self._equity_at[event.intent_id] = self.ledger.equity()
-        decision = self.guard.check(event, self.ledger, self.market, self.clock.now_ns())
+        if (
+            self.live is not None
+            and self.live.stream_down()
+            and event.effect is PositionEffect.OPEN
+        ):
+            decision = RiskDecided(
+                intent=event,
+                ts_ns=self.clock.now_ns(),
+                approved=False,
+                reason=RiskReason.BROKER_UNAVAILABLE,
+                detail="the broker's trade_updates stream is down: no new opening orders",
+                max_loss=Decimal(0),
+                trading_state=self.guard.state,
+            )
+        else:
+            decision = self.guard.check(event, self.ledger, self.market, self.clock.now_ns())
         self.audit.info(
             "risk decision",
             intent_id=event.intent_id,
@@ -555,11 +622,19 @@ class Daemon:
             return
         intent = event.intent
         chain = self.market.chain(intent.underlying)
-        self.audit.info("order submitted", intent_id=intent.intent_id, broker="sim")
+        to_alpaca = self.live is not None and self.live.broker is not None
+        broker = "alpaca" if to_alpaca else "sim"
+        self.audit.info("order submitted", intent_id=intent.intent_id, broker=broker)
+        if to_alpaca and chain is not None:
+            assert self.live is not None
+            idea = self._ideas_by_id.get(intent.idea_id or "")
+            rules = idea.exit_rules.model_dump() if idea is not None else None
+            await self.live.submit(intent, chain, rules)  # events come back through the bus
+            return
         if chain is None:
             results: list[OrderUpdated | OrderFilled] = [
                 OrderUpdated(
-                    order_id=f"sim-{intent.intent_id}",
+                    order_id=f"{broker}-{intent.intent_id}",
                     intent_id=intent.intent_id,
                     underlying=intent.underlying,
                     ts_ns=self.clock.now_ns(),
@@ -703,6 +778,8 @@ class Daemon:
             )
         elif isinstance(event, TradingStateChanged):
             log.warning("trading state changed", state=event.state.value, reason=event.reason)
+            if event.state is TradingState.HALTED and self.live is not None:
+                await self.live.cancel_all(f"halted: {event.reason}")
         elif isinstance(event, ShutdownRequested):
             self.request_stop(event.reason)
 

@@ -68,9 +68,12 @@ def test_invalid_config_exits_2_with_one_line_naming_key_value_and_range(tmp_pat
 
 
 def test_unavailable_feed_is_refused_clearly(tmp_path: Path):
-    proc = gnosisd(tmp_path, "run", "--feed", "alpaca")
+    proc = gnosisd(tmp_path, "run", "--feed", "replay")
     assert proc.returncode == 2
-    assert "only the simulated feed and broker are available" in proc.stderr
+    assert "supports --feed sim --broker sim and --feed alpaca" in proc.stderr
+    no_keys = gnosisd(tmp_path, "run", "--feed", "alpaca", "--broker", "alpaca")
+    assert no_keys.returncode == 2
+    assert "ALPACA_API_KEY" in no_keys.stderr
 
 
 def test_sigterm_stops_gracefully_with_exit_0_and_whole_journal_lines(tmp_path: Path):

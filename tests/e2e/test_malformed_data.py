@@ -61,3 +61,36 @@ async def test_malformed_data_is_dropped_counted_logged_and_never_leads_to_an_or
     ]
     assert len(warnings) == sum(dropped.values())
     assert {w["reason"] for w in warnings} == set(dropped)
+
+
+class FailingHedgeDaemon(Daemon):
+    """Every third chain makes the hedge engine raise, as a numerical corner case might."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        hedge = self.analytics["SPY"].hedge
+        original = hedge.update
+        calls = {"n": 0}
+
+        def flaky(event: object) -> object:
+            if isinstance(event, ChainSnapshot):
+                calls["n"] += 1
+                if calls["n"] % 3 == 0:
+                    raise ValueError("f(a) and f(b) must have different signs")
+            return original(event)
+
+        hedge.update = flaky  # type: ignore[method-assign]
+
+
+async def test_an_analytics_failure_is_contained_logged_and_counted(tmp_path: Path):
+    settings = make_settings(tmp_path)
+    summary, _ = await run_daemon(settings, daemon_cls=FailingHedgeDaemon)
+    assert summary.stage_errors["engines.chains"] > 10
+    assert summary.contexts > 0  # the other chains still made contexts
+    errors = [
+        e
+        for e in log_lines(settings.runtime.logs_dir, "errors")
+        if e["event"] == "analytics update failed"
+    ]
+    assert len(errors) == summary.stage_errors["engines.chains"]
+    assert "ValueError" in errors[0]["exception"]

@@ -163,3 +163,24 @@ def test_ignores_other_symbols_and_non_chain_events() -> None:
         engine.update(make_chain([Row(call=True, strike=100, days=30)], underlying="QQQ")) is None
     )
     assert engine.update(Bar("SPY", T0_NS, 1, 1, 1, 1, 1)) is None
+
+
+def test_gamma_flip_never_raises_on_small_chains_where_grid_and_scalar_repricing_disagree() -> None:
+    # Regression: brentq raised "f(a) and f(b) must have different signs" on these chains.
+    import math
+
+    from gnosisd.testing.chains import DEFAULT_AS_OF_NS, make_chain
+
+    engine = HedgeEngine("SPY", HedgeConfig())
+    flips = []
+    for k in range(300):
+        chain = make_chain(
+            as_of_ns=DEFAULT_AS_OF_NS + k * 60_000_000_000,
+            strikes=[490.0, 495.0, 500.0, 505.0, 510.0],
+        )
+        snap = engine.update(chain)
+        assert snap is not None
+        flips.append(snap.metrics["gamma_flip"])
+    finite = [f for f in flips if not math.isnan(f)]
+    assert finite
+    assert all(450.0 <= f <= 550.0 for f in finite)
