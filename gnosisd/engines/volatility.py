@@ -7,16 +7,18 @@ Formulas, units and the regime rule are in docs/engines.md.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import deque
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 
 import numpy as np
+import numpy.typing as npt
 
 from gnosisd.bus.events import Bar, ChainSnapshot, EngineSnapshot
-from gnosisd.core.clock import NEW_YORK, ns_to_datetime
+from gnosisd.core.clock import NEW_YORK, datetime_to_ns, ns_to_datetime
 from gnosisd.core.config import VolatilityConfig
 from gnosisd.engines.estimators import BarVolEstimators
 from gnosisd.engines.garch import (
@@ -37,9 +39,31 @@ LONG_DAYS = 60.0
 MIN_HISTORY_DAYS = 5
 MIN_GARCH_RETURNS = 100
 PREVIOUS_SESSION_DAYS = 7  # the IV change compares with an observed day at most this far back
+MS_NS = 1_000_000
 OBSERVED = "observed"  # source tag of an ATM IV the engine read from a chain, or a real return
 
 HistoryItem = tuple[date, float] | tuple[date, float, str]
+
+# GARCH fits already made in this process, keyed by a digest of the exact return window and the
+# horizon: the fit is a deterministic function of them, so the same window seen again (optimisation
+# trials and walk-forward folds replaying the same sessions) reuses the fit. Oldest entry goes first.
+_GARCH_FITS: dict[tuple[bytes, int], GarchForecast | None] = {}
+MAX_CACHED_FITS = 4096
+
+
+def cached_garch_forecast(
+    returns: npt.NDArray[np.float64], horizon_days: int
+) -> GarchForecast | None:
+    """`garch_forecast(returns, horizon_days)`, reusing an earlier fit of the same window."""
+    r = np.ascontiguousarray(returns, dtype=np.float64)
+    key = (hashlib.blake2b(r.tobytes(), digest_size=20).digest(), horizon_days)
+    if key in _GARCH_FITS:
+        return _GARCH_FITS[key]
+    fit = garch_forecast(r, horizon_days)
+    if len(_GARCH_FITS) >= MAX_CACHED_FITS:
+        del _GARCH_FITS[next(iter(_GARCH_FITS))]
+    _GARCH_FITS[key] = fit
+    return fit
 
 
 def ny_day(ts_ns: int) -> date:
@@ -154,8 +178,12 @@ class VolatilityEngine:
             r = float(item[1])
             if math.isfinite(r):
                 self._returns.append((item[0], r, str(item[2]) if len(item) > 2 else OBSERVED))
+        self._day_bounds = (0, 0)  # [start, end) ns of the New York day of the last bar
+        self._bar_day = date.min
+        self._implied: dict[str, float] = {}  # metrics that change only on chains / new days
+        self._proxy_days = 0
         if cfg.iv_backfill == "bundled":
-            self.backfill()
+            self._backfill()
         self._trim()
         self._spot = math.nan
         self._spot_ts = -1
@@ -170,12 +198,18 @@ class VolatilityEngine:
         self._prev_close: tuple[date, float] | None = None  # close of the previous session
         self._fit_day: date | None = None
         self._garch: GarchForecast | None = None
+        self._refresh_implied()
 
     # ------------------------------------------------------------------ history
     def backfill(self) -> int:
         """Top up the IV history to `lookback_days` and the return window to `garch_window` from
         the bundled proxies, using only points dated before the oldest point held; return how
         many IV points were added."""
+        added = self._backfill()
+        self._refresh_implied()
+        return added
+
+    def _backfill(self) -> int:
         added = 0
         need = self.cfg.lookback_days - len(self._daily)
         if need > 0:
@@ -211,10 +245,15 @@ class VolatilityEngine:
 
     # ------------------------------------------------------------------ events
     def update(self, event: object) -> EngineSnapshot | None:
-        """Fold in a Bar or ChainSnapshot of this symbol; emit once any vol is known."""
+        """Fold in a Bar or ChainSnapshot of this symbol; emit once any vol is known.
+
+        A bar costs O(1): the implied figures (IV rank/percentile, GARCH, smile) are recomputed
+        only when a chain or a new session changes them and are reused on the bars in between.
+        """
         if isinstance(event, Bar) and event.symbol == self.symbol:
-            day = ny_day(event.ts_ns)
-            self._new_day(day)
+            day = self._day_of_bar(event.ts_ns)
+            if self._today is None or day > self._today:
+                self._new_day(day)
             self._est.push(day, event.open, event.high, event.low, event.close)
             if event.close > 0:
                 self._day_close = (day, event.close)
@@ -222,6 +261,7 @@ class VolatilityEngine:
         elif isinstance(event, ChainSnapshot) and event.underlying == self.symbol:
             self._new_day(ny_day(event.ts_ns))
             self._read_chain(event)
+            self._refresh_implied()
         else:
             return None
         m = self.metrics()
@@ -230,6 +270,19 @@ class VolatilityEngine:
         return EngineSnapshot(
             engine=NAME, symbol=self.symbol, ts_ns=event.ts_ns, metrics=m, flags=self.flags(m)
         )
+
+    def _day_of_bar(self, ts_ns: int) -> date:
+        """`ny_day(ts_ns)`, answered from the cached bounds of the current New York day; within a
+        millisecond of midnight it defers to `ny_day` (which rounds to the microsecond)."""
+        start, end = self._day_bounds
+        if start + MS_NS <= ts_ns < end - MS_NS:
+            return self._bar_day
+        day = ny_day(ts_ns)
+        midnight = datetime.combine(day, time(0), tzinfo=NEW_YORK)
+        next_midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=NEW_YORK)
+        self._day_bounds = (datetime_to_ns(midnight), datetime_to_ns(next_midnight))
+        self._bar_day = day
+        return day
 
     def _new_day(self, day: date) -> None:
         """On the first event of a New York day: close the last session's return, refit GARCH."""
@@ -243,6 +296,7 @@ class VolatilityEngine:
         self._today = day
         self._prev_iv = self._last_observed_before(day)
         self._refit(day)
+        self._refresh_implied()
 
     def _last_observed_before(self, day: date) -> float:
         """The latest observed ATM IV of an earlier day at most PREVIOUS_SESSION_DAYS back (a
@@ -262,7 +316,7 @@ class VolatilityEngine:
             self._garch = None
             return
         returns = np.fromiter((r for _, r, _ in self._returns), dtype=np.float64)
-        self._garch = garch_forecast(returns, horizon_days=round(TARGET_DAYS * 252 / 365))
+        self._garch = cached_garch_forecast(returns, horizon_days=round(TARGET_DAYS * 252 / 365))
 
     def _set_spot(self, spot: float, ts_ns: int) -> None:
         if ts_ns >= self._spot_ts and spot > 0:
@@ -307,39 +361,51 @@ class VolatilityEngine:
         self._trim()
 
     # ------------------------------------------------------------------ outputs
-    def metrics(self) -> dict[str, float]:
-        """Realised vols, atm_iv, iv rank/percentile, term_slope, expected_move, GARCH, VRP, spot."""
+    def _refresh_implied(self) -> None:
+        """Recompute the metrics that depend only on the IV history, the last chain and the GARCH
+        fit (called when one of them changes: a chain, a new session, a backfill)."""
         rank = pct = math.nan
         if math.isfinite(self._atm_iv) and self._daily:
             values = [v for v, _ in self._daily.values()]
             rank, pct = iv_rank_percentile(values, self._atm_iv)
-        est = self._est
         garch = self._garch.vol if self._garch is not None else math.nan
-        proxy_days = sum(1 for _, s in self._daily.values() if s != OBSERVED)
-        return {
-            "realized_vol": est.close_to_close(),
-            "rv_parkinson": est.parkinson(),
-            "rv_garman_klass": est.garman_klass(),
-            "rv_yang_zhang": est.yang_zhang(),
+        self._proxy_days = sum(1 for _, s in self._daily.values() if s != OBSERVED)
+        smile = self._smile
+        self._implied = {
             "atm_iv": self._atm_iv,
             "iv_rank": rank,
             "iv_percentile": pct,
             "iv_change": self._atm_iv / self._prev_iv - 1.0,
             "iv_history_days": float(len(self._daily)),
-            "iv_history_proxy_days": float(proxy_days),
+            "iv_history_proxy_days": float(self._proxy_days),
             "term_slope": self._term_slope,
-            "atm_iv_7d": self._smile.get("atm_iv_7d", math.nan),
-            "atm_iv_60d": self._smile.get("atm_iv_60d", math.nan),
-            "rr25": self._smile.get("rr25", math.nan),
-            "bf25": self._smile.get("bf25", math.nan),
-            "straddle_move": self._smile.get("straddle_move", math.nan),
+            "atm_iv_7d": smile.get("atm_iv_7d", math.nan),
+            "atm_iv_60d": smile.get("atm_iv_60d", math.nan),
+            "rr25": smile.get("rr25", math.nan),
+            "bf25": smile.get("bf25", math.nan),
+            "straddle_move": smile.get("straddle_move", math.nan),
             # 1 s.d. move over 30 calendar days implied by the ATM IV (Hull ch. 15, σ√T).
             "expected_move": self._chain_spot * self._atm_iv * math.sqrt(TARGET_DAYS / 365.0),
             "garch_vol": garch,
             "garch_persistence": (self._garch.persistence if self._garch is not None else math.nan),
             "vrp": self._atm_iv - garch,
-            "spot": self._spot,
         }
+
+    def metrics(self) -> dict[str, float]:
+        """Realised vols, atm_iv, iv rank/percentile, term_slope, expected_move, GARCH, VRP, spot.
+
+        O(1): the four estimators are running sums; the rest is the cached implied block.
+        """
+        est = self._est
+        m = {
+            "realized_vol": est.close_to_close(),
+            "rv_parkinson": est.parkinson(),
+            "rv_garman_klass": est.garman_klass(),
+            "rv_yang_zhang": est.yang_zhang(),
+        }
+        m.update(self._implied)
+        m["spot"] = self._spot
+        return m
 
     def flags(self, m: dict[str, float]) -> tuple[str, ...]:
         """History quality, high_iv, and the vol regime (crush / expansion / compression)."""
@@ -370,6 +436,7 @@ __all__ = [
     "OBSERVED",
     "VolatilityEngine",
     "atm_term_structure",
+    "cached_garch_forecast",
     "iv_at",
     "iv_rank_percentile",
     "ny_day",
