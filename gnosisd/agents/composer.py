@@ -81,7 +81,12 @@ class Composer:
             atm_iv=_finite(vm.get("atm_iv")),
             realized_vol=_finite(vm.get("realized_vol")),
             expected_move=_finite(vm.get("expected_move")),
-            exit_rules=exit_rules_for(family, confidence),
+            exit_rules=exit_rules_for(
+                family,
+                confidence,
+                target_scale=self.trade_cfg.exit_profit_target_scale,
+                stop_scale=self.trade_cfg.exit_stop_scale,
+            ),
             engines={
                 name: {k: v for k, v in self._latest[name].metrics.items() if math.isfinite(v)}
                 for name in ENGINE_ORDER

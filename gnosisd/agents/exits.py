@@ -72,12 +72,22 @@ def widen(base: float, confidence: float) -> float:
     return round(min(base * (0.8 + 0.4 * c), 1.0), 4)
 
 
-def exit_rules_for(family: Family, confidence: float) -> ExitRules:
-    """Exit rules for a strategy family; the stop and the trail widen linearly with confidence."""
+def exit_rules_for(
+    family: Family,
+    confidence: float,
+    *,
+    target_scale: float = 1.0,
+    stop_scale: float = 1.0,
+) -> ExitRules:
+    """Exit rules for a strategy family; the stop and the trail widen linearly with confidence.
+
+    `target_scale` and `stop_scale` (trade_agent.exit_profit_target_scale / exit_stop_scale)
+    multiply the family's profit target and stop; the stop stays a fraction of max loss (<= 1).
+    """
     b = BASE[family]
     return ExitRules(
-        profit_target_pct=b.profit_target,
-        stop_loss_pct=widen(b.stop, confidence),
+        profit_target_pct=round(b.profit_target * target_scale, 6),
+        stop_loss_pct=min(round(widen(b.stop, confidence) * stop_scale, 6), 1.0),
         time_exit_dte=b.time_exit_dte,
         max_days_held=b.max_days_held,
         trailing_stop_pct=widen(b.trailing, confidence),
@@ -85,5 +95,13 @@ def exit_rules_for(family: Family, confidence: float) -> ExitRules:
     )
 
 
-def exit_rules_for_strategy(strategy: StrategyType, confidence: float) -> ExitRules:
-    return exit_rules_for(FAMILY[strategy], confidence)
+def exit_rules_for_strategy(
+    strategy: StrategyType,
+    confidence: float,
+    *,
+    target_scale: float = 1.0,
+    stop_scale: float = 1.0,
+) -> ExitRules:
+    return exit_rules_for(
+        FAMILY[strategy], confidence, target_scale=target_scale, stop_scale=stop_scale
+    )

@@ -312,7 +312,12 @@ class TradeAgent:
             max_profit=None if prof.max_profit is None else round(prof.max_profit * fscale, 2),
             max_loss=float(prof.max_loss * scale),
             breakevens=list(prof.breakevens),
-            exit_rules=exit_rules_for_strategy(strategy, context.confidence),
+            exit_rules=exit_rules_for_strategy(
+                strategy,
+                context.confidence,
+                target_scale=self.cfg.exit_profit_target_scale,
+                stop_scale=self.cfg.exit_stop_scale,
+            ),
             score=cand.score,
             iv_rank=context.iv_rank,
             regime=context.regime,

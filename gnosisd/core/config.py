@@ -120,6 +120,9 @@ class TradeAgentConfig(Section):
     score_fit_weight: float = Field(default=0.5, ge=0, le=10)
     kelly_clamp: float = Field(default=0.25, gt=0, le=1)
     max_portfolio_risk_pct: float = Field(default=0.10, gt=0, le=1)
+    # Scales of every family's profit target and stop (agents/exits.py); tuned by the optimiser.
+    exit_profit_target_scale: float = Field(default=1.0, ge=0.5, le=1.5)
+    exit_stop_scale: float = Field(default=1.0, ge=0.5, le=1.5)
 
 
 class ExecutionConfig(Section):

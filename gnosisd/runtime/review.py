@@ -70,13 +70,21 @@ def _context(
         return None
 
 
-def expected_exit(strategy: str, confidence: float) -> Mapping[str, float]:
-    """The exit rules agents/exits.py attaches to `strategy` at `confidence`."""
+def expected_exit(
+    strategy: str, confidence: float, cfg: TradeAgentConfig | None = None
+) -> Mapping[str, float]:
+    """The exit rules agents/exits.py attaches to `strategy` at `confidence` (with cfg's scales)."""
     try:
         kind = StrategyType(strategy)
     except ValueError:
         return {}
-    return exit_rules_for_strategy(kind, confidence).model_dump()
+    cfg = cfg or TradeAgentConfig()
+    return exit_rules_for_strategy(
+        kind,
+        confidence,
+        target_scale=cfg.exit_profit_target_scale,
+        stop_scale=cfg.exit_stop_scale,
+    ).model_dump()
 
 
 def _family_sets() -> tuple[frozenset[str], frozenset[str]]:
@@ -108,10 +116,11 @@ def routing_rule(cfg: TradeAgentConfig) -> str:
     )
 
 
-def _exit_rule_text() -> str:
+def _exit_rule_text(cfg: TradeAgentConfig) -> str:
     parts = []
+    scales = {"target_scale": cfg.exit_profit_target_scale, "stop_scale": cfg.exit_stop_scale}
     for fam in Family:
-        lo, hi = exit_rules_for(fam, 0.0), exit_rules_for(fam, 1.0)
+        lo, hi = exit_rules_for(fam, 0.0, **scales), exit_rules_for(fam, 1.0, **scales)
         parts.append(
             f"{fam.value}: target {lo.profit_target_pct:.0%}, stop {lo.stop_loss_pct:.3g} "
             f"(confidence 0) to {hi.stop_loss_pct:.3g} (confidence 1) of max loss, time exit "
@@ -127,12 +136,12 @@ def default_rules(settings: Settings | None = None) -> ReviewRules:
     long_premium, short_premium = _family_sets()
     return ReviewRules(
         family={s.value: f.value for s, f in FAMILY.items()},
-        expected_exit=expected_exit,
+        expected_exit=lambda strategy, confidence: expected_exit(strategy, confidence, cfg),
         routes=_Router(cfg).candidates,
         long_premium=long_premium,
         short_premium=short_premium,
         routing_rule=routing_rule(cfg),
-        exit_rule=_exit_rule_text(),
+        exit_rule=_exit_rule_text(cfg),
         max_trade_risk_pct=settings.risk.max_trade_risk_pct,
         iv_rank_lines=(("low IV rank", cfg.low_iv_rank), ("high IV rank", cfg.high_iv_rank)),
     )

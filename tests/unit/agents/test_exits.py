@@ -47,3 +47,14 @@ def test_time_spreads_close_before_their_short_front_month_expires() -> None:
     rules = exit_rules_for_strategy(StrategyType.CALL_CALENDAR, 0.5)
     assert FAMILY[StrategyType.PUT_DIAGONAL] is Family.TIME
     assert rules.time_exit_dte >= 1
+
+
+def test_configured_scales_multiply_target_and_stop_and_the_stop_stays_a_fraction() -> None:
+    from gnosisd.agents.exits import Family, exit_rules_for
+
+    base = exit_rules_for(Family.DIRECTIONAL, 0.5)
+    tuned = exit_rules_for(Family.DIRECTIONAL, 0.5, target_scale=1.2, stop_scale=0.5)
+    assert tuned.profit_target_pct == pytest.approx(base.profit_target_pct * 1.2)
+    assert tuned.stop_loss_pct == pytest.approx(base.stop_loss_pct * 0.5)
+    wide = exit_rules_for(Family.VOLATILITY, 1.0, stop_scale=1.5)
+    assert wide.stop_loss_pct <= 1.0
