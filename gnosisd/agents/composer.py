@@ -19,9 +19,6 @@ from gnosisd.core.enums import Direction, Regime
 HEDGE, LIQUIDITY, SENTIMENT, VOLATILITY = "hedge", "liquidity", "sentiment", "volatility"
 REQUIRED = (HEDGE, VOLATILITY, SENTIMENT)
 ENGINE_ORDER = (HEDGE, LIQUIDITY, SENTIMENT, VOLATILITY)
-STRONG_MOMENTUM = 0.5  # |sentiment momentum| at or above this is a trend
-GAMMA_TILT = 0.15  # confidence ×(1 ± tilt) when the gamma regime supports / opposes the view
-THIN_FACTOR = 0.7  # confidence × this when liquidity is "thin"
 
 
 def _finite(x: float | None) -> float | None:
@@ -117,18 +114,20 @@ class Composer:
         strength = min(abs(score), 1.0)
         neg = "negative_gamma" in hedge.flags
         pos = "positive_gamma" in hedge.flags
-        thin = 1.0 if liq is None or "thin" not in liq.flags else THIN_FACTOR
+        thin = (
+            1.0 if liq is None or "thin" not in liq.flags else self.trade_cfg.composer_thin_factor
+        )
         view = Direction.NEUTRAL
         if "bullish" in sent.flags:
             view = Direction.BULLISH
         elif "bearish" in sent.flags:
             view = Direction.BEARISH
         if view is not Direction.NEUTRAL:
-            tilt = 1.0 + GAMMA_TILT * (neg - pos)
+            tilt = 1.0 + self.trade_cfg.composer_gamma_tilt * (neg - pos)
             conf = min(strength * tilt * thin, 1.0)
             if conf >= self.trade_cfg.min_confidence:
                 return view, conf
-        tilt = 1.0 + GAMMA_TILT * (pos - neg)
+        tilt = 1.0 + self.trade_cfg.composer_gamma_tilt * (pos - neg)
         return Direction.NEUTRAL, min((1.0 - strength) * tilt * thin, 1.0)
 
     def _regime(self, hedge: EngineSnapshot, vol: EngineSnapshot, sent: EngineSnapshot) -> Regime:
@@ -144,9 +143,9 @@ class Composer:
         if high_iv or "vol_expansion" in vol.flags:
             return Regime.VOL_EXPANSION
         mom = _finite(sent.metrics.get("momentum")) or 0.0
-        if mom >= STRONG_MOMENTUM:
+        if mom >= self.trade_cfg.composer_trend_momentum:
             return Regime.TREND_UP
-        if mom <= -STRONG_MOMENTUM:
+        if mom <= -self.trade_cfg.composer_trend_momentum:
             return Regime.TREND_DOWN
         return Regime.RANGE
 

@@ -123,6 +123,10 @@ class TradeAgentConfig(Section):
     # Scales of every family's profit target and stop (agents/exits.py); tuned by the optimiser.
     exit_profit_target_scale: float = Field(default=1.0, ge=0.5, le=1.5)
     exit_stop_scale: float = Field(default=1.0, ge=0.5, le=1.5)
+    # Composer weights (agents/composer.py; docs/engines.md), tuned by the optimiser.
+    composer_gamma_tilt: float = Field(default=0.15, ge=0, le=0.5)
+    composer_thin_factor: float = Field(default=0.7, ge=0.1, le=1)
+    composer_trend_momentum: float = Field(default=0.5, gt=0, lt=1)
 
 
 class ExecutionConfig(Section):

@@ -45,6 +45,9 @@ SPACE: tuple[Param, ...] = (
     Param("trade_agent.min_confidence", 0.1, 0.7, group="composer"),
     Param("trade_agent.score_liquidity_weight", 0.0, 1.0, group="composer"),
     Param("trade_agent.score_fit_weight", 0.0, 2.0, group="composer"),
+    Param("trade_agent.composer_gamma_tilt", 0.0, 0.4, group="composer"),
+    Param("trade_agent.composer_thin_factor", 0.4, 1.0, group="composer"),
+    Param("trade_agent.composer_trend_momentum", 0.3, 0.8, group="composer"),
     # strategy delta and DTE targets
     Param("trade_agent.target_dte", 10, 60, "int", "strategy"),
     Param("trade_agent.min_dte", 1, 10, "int", "strategy"),
@@ -52,8 +55,7 @@ SPACE: tuple[Param, ...] = (
     Param("trade_agent.short_delta", 0.10, 0.45, group="strategy"),
     Param("trade_agent.condor_short_delta", 0.08, 0.30, group="strategy"),
     Param("trade_agent.spread_width", 2.0, 15.0, group="strategy"),
-    # exit rules: scales of the per-family profit target and stop (agents/exits.py); tuned once
-    # the configuration has these keys, listed as "not tuned" until then
+    # exit rules: scales of the per-family profit target and stop (agents/exits.py)
     Param("trade_agent.exit_profit_target_scale", 0.5, 1.5, group="exits"),
     Param("trade_agent.exit_stop_scale", 0.5, 1.5, group="exits"),
 )

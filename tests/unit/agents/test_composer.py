@@ -228,3 +228,13 @@ def test_new_engine_metrics_reach_the_record_and_news_moves_the_view() -> None:
     assert ctx.engines["sentiment"]["news"] == -0.76
     assert ctx.engines["hedge"]["zero_dte_share"] == 0.6
     assert ctx.flags == ["negative_gamma", "zero_dte_heavy", "bearish", "proxy_history"]
+
+
+def test_composer_weights_come_from_the_configuration() -> None:
+    strict = Composer("SPY", TradeAgentConfig(composer_trend_momentum=0.95), VolatilityConfig())
+    loose = Composer("SPY", TradeAgentConfig(composer_trend_momentum=0.05), VolatilityConfig())
+    s = sentiment(0.1)
+    strict_ctx = compose(strict, hedge(), vol(), s)
+    loose_ctx = compose(loose, hedge(), vol(), s)
+    assert strict_ctx.regime is Regime.RANGE
+    assert loose_ctx.regime is Regime.TREND_UP  # momentum 0.2 clears a 0.05 trend level
