@@ -1,4 +1,4 @@
-"""The `gnosisd` command: run, paper, backtest, optimize, config check.
+"""The `gnosisd` command: run, paper, backtest, optimize, config check, status, halt, resume.
 
 Exit codes: 0 success, 2 invalid configuration or usage, 3 a `paper` run whose checks failed,
 a `review` with a failed check or a `status` of a halted daemon, 4 a `status` of a daemon that is
@@ -131,6 +131,16 @@ def _ops_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _common(st)
     st.add_argument("--status-file", type=Path, default=None, help="default: runtime.status_file")
     st.add_argument("--json", action="store_true", help="print the status document as JSON")
+
+    halt = sub.add_parser(
+        "halt", help="kill switch: write the kill file; a running daemon halts within a second"
+    )
+    _common(halt)
+    halt.add_argument("--reason", default="operator halt", help="why (kept in the kill file)")
+    resume = sub.add_parser(
+        "resume", help="remove the kill file and the latched halt; trading may resume"
+    )
+    _common(resume)
 
 
 def _research_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -412,6 +422,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     return status_command(_load(args), status_file=args.status_file, as_json=args.json)
 
 
+def cmd_halt(args: argparse.Namespace) -> int:
+    from gnosisd.risk.killswitch import HALT_STATE, write_kill_file
+    from gnosisd.store.state import StateStore
+
+    settings = _load(args)
+    now = LiveClock().now()
+    kill_file = settings.risk.kill_file
+    write_kill_file(kill_file, args.reason, now)
+    StateStore(settings.runtime.state_dir).save(
+        HALT_STATE, {"reason": f"gnosisd halt: {args.reason}", "halted_at": now.isoformat()}
+    )
+    print(f"halted: wrote kill file {kill_file} (reason: {args.reason}, at {now.isoformat()})")
+    print("a running daemon refuses new opening orders within a second; closes still pass")
+    print("the halt is latched across restarts until `gnosisd resume`")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from gnosisd.risk.killswitch import HALT_STATE, remove_kill_file
+    from gnosisd.store.state import StateStore
+
+    settings = _load(args)
+    kill_file = settings.risk.kill_file
+    had_file = remove_kill_file(kill_file)
+    had_latch = StateStore(settings.runtime.state_dir).delete(HALT_STATE)
+    print(f"kill file {kill_file}: {'removed' if had_file else 'was not present'}")
+    print(f"latched halt: {'cleared' if had_latch else 'was not set'}")
+    print("a running daemon resumes within a second; new sessions start active")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -429,6 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_review(args)
         if args.command == "status":
             return cmd_status(args)
+        if args.command == "halt":
+            return cmd_halt(args)
+        if args.command == "resume":
+            return cmd_resume(args)
     except ConfigError as exc:
         sys.stderr.write(f"gnosisd: {exc}\n")
         return EXIT_CONFIG

@@ -106,6 +106,25 @@ class RiskGuard:
         """Halt new risk for the rest of the session (operator or supervisor request)."""
         self._states.halt(reason, now_ns)
 
+    @property
+    def halt_latched(self) -> bool:
+        """True while a latched halt (`latch_halt`) holds."""
+        return self._states.latched
+
+    def latch_halt(self, reason: str, now_ns: int) -> None:
+        """Kill switch, SIGUSR1 or `gnosisd halt`: HALTED across sessions until `release_halt`.
+
+        The runtime kill flag is set first, so the very next opening order is refused.
+        """
+        self.kill_switch.kill(reason)
+        self._states.halt(reason, now_ns, latched=True)
+        log.warning("Trading halted (latched until an operator resumes)", reason=reason)
+
+    def release_halt(self, reason: str, now_ns: int) -> None:
+        """Operator resume: clear the runtime kill flag and the latched halt."""
+        self.kill_switch.clear()
+        self._states.resume(reason, now_ns)
+
     def reduce_only(self, reason: str, now_ns: int) -> None:
         self._states.reduce_only(reason, now_ns)
 

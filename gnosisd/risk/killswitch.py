@@ -5,13 +5,18 @@ Each source is asked on every opening order (a stat() is cheap), so a kill takes
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gnosisd.core.config import RiskConfig
 
 KillSource = Callable[[], str | None]  # returns why trading is killed, or None
 TRUTHY = frozenset({"1", "true", "yes", "on"})
+HALT_STATE = "halt"  # name of the latched-halt document in the state store (docs/risk.md)
 
 
 def env_flag_source(env: Mapping[str, str], name: str = "GNOSIS_KILL_SWITCH") -> KillSource:
@@ -75,3 +80,31 @@ class KillSwitch:
             if reason is not None:
                 return reason
         return None
+
+
+def write_kill_file(path: Path, reason: str, at: datetime) -> None:
+    """Create the kill file atomically (temp file, fsync, rename) with the reason and UTC time."""
+    if at.tzinfo is None:
+        raise ValueError("the kill-file time must be timezone-aware")
+    body = f"halted_at={at.astimezone(UTC).isoformat()}\nreason={reason}\n".encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def remove_kill_file(path: Path) -> bool:
+    """Delete the kill file; True if it existed."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,6 +1,7 @@
 """Trading state per New York session: ACTIVE, REDUCING (closes only) or HALTED (no new risk).
 
-A halt lasts for the rest of the session; the first check on a new New York date resumes trading.
+A halt lasts for the rest of the session; the first check on a new New York date resumes trading,
+unless the halt is latched (kill switch, SIGUSR1, `gnosisd halt`): that one lasts until resume().
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class TradingStateMachine:
         self._state = TradingState.ACTIVE
         self._reason = ""
         self._day: date | None = None
+        self._latched = False
         self._changes: list[TradingStateChanged] = []
 
     @property
@@ -31,6 +33,11 @@ class TradingStateMachine:
     def reason(self) -> str:
         """Why the state is what it is (empty while ACTIVE)."""
         return self._reason
+
+    @property
+    def latched(self) -> bool:
+        """True while a latched halt holds (no new session lifts it; only resume() does)."""
+        return self._latched
 
     @property
     def session_day(self) -> date | None:
@@ -46,14 +53,21 @@ class TradingStateMachine:
         if day <= self._day:
             return False
         self._day = day
-        if self._state is TradingState.HALTED:
+        if self._state is TradingState.HALTED and not self._latched:
             self._set(TradingState.ACTIVE, f"new session {day}", now_ns)
         return True
 
-    def halt(self, reason: str, now_ns: int) -> bool:
-        """Halt new risk for the rest of the session; return False if already halted."""
+    def halt(self, reason: str, now_ns: int, *, latched: bool = False) -> bool:
+        """Halt new risk for the rest of the session (or until resume() when `latched`).
+
+        Return False if already halted (a latched request still latches an existing halt).
+        """
         self.roll(now_ns)
+        if latched:
+            self._latched = True
         if self._state is TradingState.HALTED:
+            if latched:
+                self._reason = reason
             return False
         self._set(TradingState.HALTED, reason, now_ns)
         return True
@@ -65,8 +79,9 @@ class TradingStateMachine:
             self._set(TradingState.REDUCING, reason, now_ns)
 
     def resume(self, reason: str, now_ns: int) -> None:
-        """Operator override: back to ACTIVE now."""
+        """Operator override: back to ACTIVE now (also releases a latched halt)."""
         self.roll(now_ns)
+        self._latched = False
         if self._state is not TradingState.ACTIVE:
             self._set(TradingState.ACTIVE, reason, now_ns)
 

@@ -59,6 +59,7 @@ from gnosisd.engines.volatility import HistoryItem, VolatilityEngine
 from gnosisd.feeds.sim import SimMarket
 from gnosisd.feeds.validate import MarketDataValidator
 from gnosisd.risk.guard import RiskGuard
+from gnosisd.risk.killswitch import HALT_STATE
 from gnosisd.runtime.live import AlpacaConnection, LiveSource
 from gnosisd.runtime.logging import audit_logger
 from gnosisd.runtime.market_state import MarketState
@@ -72,6 +73,7 @@ from gnosisd.store.state import StateStore
 
 log = structlog.get_logger("gnosisd.daemon")
 IV_HISTORY_STATE = "iv_history"
+KILL_POLL_SECONDS = 0.25  # how often a running daemon looks at the kill file and the halt document
 ENGINE_NAMES = ("hedge", "liquidity", "sentiment", "volatility")
 
 
@@ -200,6 +202,7 @@ class Daemon:
         self._contexts: dict[str, MarketContext] = {}
         self._settlement: dict[str, float] = {}
         self._equity_at: dict[str, Decimal] = {}  # equity the guard saw, for the orders journal
+        self._background: set[asyncio.Task[None]] = set()
         self._init_observability()
 
     # ------------------------------------------------------------------ observability
@@ -241,7 +244,7 @@ class Daemon:
         )
 
     def _start_observers(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
-        tasks = [tg.create_task(self.status.run())]
+        tasks = [tg.create_task(self.status.run()), tg.create_task(self._kill_watch())]
         if self.metrics is not None:
             tasks.append(tg.create_task(self.metrics.serve()))
         return tasks
@@ -254,6 +257,43 @@ class Daemon:
             self.summary.stopped_by_signal = reason != "end_of_data"
             self._stop.set()
 
+    def request_halt(self, reason: str) -> None:
+        """Latch HALTED now and persist it (safe from a signal handler); the next opening order
+        is refused at once, the transition is published on the bus in a moment."""
+        if self.guard.halt_latched:
+            return
+        now_ns = self.clock.now_ns()
+        self.guard.latch_halt(reason, now_ns)
+        self.state_store.save(
+            HALT_STATE, {"reason": reason, "halted_at": ns_to_datetime(now_ns).isoformat()}
+        )
+        task = asyncio.get_running_loop().create_task(self._publish_state_changes())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _restore_halt(self) -> None:
+        """A latched halt (halt document or kill file) survives restarts until `gnosisd resume`."""
+        doc = self.state_store.load(HALT_STATE)
+        if doc is not None:
+            self.guard.latch_halt(f"latched: {doc.get('reason', 'halt')}", self.clock.now_ns())
+            await self._publish_state_changes()
+        elif self.settings.risk.kill_file.exists():
+            self.request_halt(f"kill file {self.settings.risk.kill_file}")
+
+    async def _kill_watch(self) -> None:
+        """Poll the kill file and the halt document (a stat each), so both reach a running
+        daemon: a new kill file latches the halt, removing both (`gnosisd resume`) releases it."""
+        kill_file = self.settings.risk.kill_file
+        halt_doc = self.state_store.path(HALT_STATE)
+        while True:
+            await asyncio.sleep(KILL_POLL_SECONDS)
+            if not self.guard.halt_latched:
+                if kill_file.exists():
+                    self.request_halt(f"kill file {kill_file}")
+            elif not kill_file.exists() and not halt_doc.exists():
+                self.guard.release_halt("operator resume", self.clock.now_ns())
+                await self._publish_state_changes()
+
     async def stop_requested(self) -> None:
         """Return once a stop was requested."""
         await self._stop.wait()
@@ -264,6 +304,7 @@ class Daemon:
         if self.options.handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
+            loop.add_signal_handler(signal.SIGUSR1, self.request_halt, "SIGUSR1")
         self.summary.start_equity = self.ledger.equity()
         subs = self._subscribe()
         try:
@@ -273,6 +314,7 @@ class Daemon:
                 observers = self._start_observers(tg)
                 if self.live is not None:
                     await self.live.start(tg)  # waits for trade_updates before READY=1
+                await self._restore_halt()
                 self.notifier.notify("READY=1")
                 market = "Alpaca" if self.live is not None else "the simulated market"
                 self.notifier.notify(f"STATUS=trading on {market}")
@@ -292,7 +334,7 @@ class Daemon:
                         task.cancel()
         finally:
             if self.options.handle_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                     loop.remove_signal_handler(sig)
             self._flush_pending_orders()
             self._save_state()
@@ -778,6 +820,11 @@ class Daemon:
             )
         elif isinstance(event, TradingStateChanged):
             log.warning("trading state changed", state=event.state.value, reason=event.reason)
+            self.audit.warning(
+                "trading state changed",
+                state=event.state.value,
+                reason=event.reason,
+            )
             if event.state is TradingState.HALTED and self.live is not None:
                 await self.live.cancel_all(f"halted: {event.reason}")
         elif isinstance(event, ShutdownRequested):
