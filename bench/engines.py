@@ -7,16 +7,14 @@ Prints the median and p90 of each update with the machine it ran on; nothing her
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
+from machine import describe  # bench/machine.py (the scripts run from bench/)
 
 from gnosisd.bus.events import Bar, ChainSnapshot, NewsItem, Quote, Trade
 from gnosisd.core.config import (
@@ -36,24 +34,7 @@ NS_PER_MIN = 60_000_000_000
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}"
-    )
+    return describe("numpy")
 
 
 def spy_chain() -> ChainSnapshot:

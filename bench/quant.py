@@ -8,19 +8,15 @@ Figures are printed with the machine they were measured on; nothing here is a pa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
-import scipy
+from machine import describe  # bench/machine.py (the scripts run from bench/)
 
 from gnosisd.bus.events import ChainSnapshot
 from gnosisd.core.calendar import TradingCalendar
@@ -38,21 +34,7 @@ RATE, DIV = 0.043, 0.012
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ""
-    with contextlib.suppress(OSError):
-        load = f", load average {os.getloadavg()[0]:.2f}"
-    return (
-        f"{cpu}, {os.cpu_count()} cores{load}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}"
-    )
+    return describe("numpy", "scipy")
 
 
 def spy_sized_chain() -> ChainSnapshot:

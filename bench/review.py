@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -25,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 import orjson
+from machine import describe  # bench/machine.py (the scripts run from bench/)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = REPO / "bench" / "results"
@@ -32,26 +32,7 @@ FIRST_DAY = date(2025, 1, 2)
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    import duckdb
-
-    return (
-        f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, duckdb {duckdb.__version__}"
-    )
+    return describe("duckdb")
 
 
 # ---------------------------------------------------------------- generation

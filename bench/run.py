@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import uvloop
+from machine import describe  # bench/machine.py (the scripts run from bench/)
 
 from gnosisd.bus.bus import Bus
 from gnosisd.bus.events import Bar, Quote
@@ -31,24 +31,7 @@ QUEUE_SIZE = 1024
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, uvloop {uvloop.__version__}, numpy {np.__version__}"
-    )
+    return describe("uvloop", "numpy")
 
 
 def pct(values: list[float], q: float) -> float:
