@@ -30,12 +30,13 @@ from gnosisd.broker.alpaca.state import (
     Execution,
     OrderBook,
 )
-from gnosisd.broker.alpaca.stream import Backoff, TradingStreamSupervisor
+from gnosisd.broker.alpaca.stream import TradingStreamSupervisor
 from gnosisd.broker.alpaca.wire import WireError, WireOrder, parse_trade_update
 from gnosisd.broker.base import BrokerEvent, order_id_for
 from gnosisd.bus.events import ChainSnapshot, OrderUpdated, SubmitOrder
 from gnosisd.core.clock import Clock
 from gnosisd.core.enums import OrderStatus, PositionEffect
+from gnosisd.core.reconnect import Backoff
 
 log = structlog.get_logger("gnosisd.broker.alpaca")
 EventSink = Callable[[BrokerEvent], Awaitable[None]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,57 +17,15 @@ from alpaca.trading.stream import TradingStream
 from websockets.exceptions import WebSocketException
 
 from gnosisd.broker.alpaca.config import AlpacaCredentials, AlpacaEndpoints
+from gnosisd.core.reconnect import WEBSOCKET_PARAMS, Backoff, Signals
 
 log = logging.getLogger("gnosisd.broker.alpaca.stream")
-
-# alpaca-py's default keepalive (ping every 10 s, 180 s to answer) notices a dead peer after
-# minutes; 20 s is enough for a healthy server. `websocket_params` replaces the whole dict.
-WEBSOCKET_PARAMS: dict[str, Any] = {
-    "ping_interval": 10,
-    "ping_timeout": 20,
-    "close_timeout": 1,
-    "open_timeout": 10,
-    "max_queue": 1024,
-}
-
-
-class Backoff:
-    """Exponential back-off with equal jitter: d = min(cap, base·2^(n−1)), wait d/2 + U(0, d/2).
-
-    Source: M. Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog, 2015.
-    """
-
-    def __init__(
-        self, base_s: float = 1.0, max_s: float = 30.0, rng: random.Random | None = None
-    ) -> None:
-        if base_s <= 0 or max_s < base_s:
-            raise ValueError(f"backoff needs 0 < base_s <= max_s, got {base_s}, {max_s}")
-        self.base_s = base_s
-        self.max_s = max_s
-        self._rng = rng or random.Random()
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after `failures` (>= 1) consecutive failures."""
-        d = min(self.max_s, self.base_s * 2.0 ** min(max(failures - 1, 0), 30))
-        return d / 2 + self._rng.uniform(0.0, d / 2)
-
-
-class _Signals:
-    def __init__(self) -> None:
-        self.connected = asyncio.Event()
-        self.dropped = asyncio.Event()
-        self.reason = ""
-
-    def drop(self, reason: str) -> None:
-        if not self.dropped.is_set():
-            self.reason = reason
-            self.dropped.set()
 
 
 class _SupervisedTradingStream(TradingStream):
     """TradingStream whose own reconnect loop reports to us and parks instead of retrying."""
 
-    def __init__(self, signals: _Signals, **kwargs: Any) -> None:
+    def __init__(self, signals: Signals, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._gn = signals
 
@@ -125,7 +82,7 @@ class TradingStreamSupervisor:
         failures = 0
         try:
             while True:
-                signals = _Signals()
+                signals = Signals()
                 stream = _SupervisedTradingStream(
                     signals,
                     api_key=self._credentials.api_key,
@@ -174,9 +131,7 @@ class TradingStreamSupervisor:
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _until_connected(
-        task: asyncio.Task[None], signals: _Signals, within_s: float
-    ) -> bool:
+    async def _until_connected(task: asyncio.Task[None], signals: Signals, within_s: float) -> bool:
         """Wait for the login; no answer within `within_s` counts as a failed connection."""
         connected = asyncio.ensure_future(signals.connected.wait())
         dropped = asyncio.ensure_future(signals.dropped.wait())
@@ -192,7 +147,7 @@ class TradingStreamSupervisor:
         return signals.connected.is_set() and not signals.dropped.is_set() and not task.done()
 
     @staticmethod
-    async def _until_dropped(task: asyncio.Task[None], signals: _Signals) -> None:
+    async def _until_dropped(task: asyncio.Task[None], signals: Signals) -> None:
         dropped = asyncio.ensure_future(signals.dropped.wait())
         try:
             await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)

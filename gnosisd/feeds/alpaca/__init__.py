@@ -3,9 +3,10 @@
 Only this package and gnosisd.broker.alpaca import alpaca-py (an import-linter contract).
 """
 
+from gnosisd.core.reconnect import Backoff
 from gnosisd.feeds.alpaca.chains import ChainQuery, ChainSource
 from gnosisd.feeds.alpaca.feed import AlpacaFeed, AlpacaFeedConfig, nearest_contracts
-from gnosisd.feeds.alpaca.supervisor import Backoff, Channel
+from gnosisd.feeds.alpaca.supervisor import Channel
 
 __all__ = [
     "AlpacaFeed",

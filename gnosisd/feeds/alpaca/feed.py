@@ -28,9 +28,10 @@ from alpaca.trading.client import TradingClient
 from gnosisd.bus.events import ChainSnapshot
 from gnosisd.bus.topics import Topic
 from gnosisd.core.clock import Clock
+from gnosisd.core.reconnect import WEBSOCKET_PARAMS, Backoff, Signals
 from gnosisd.feeds.alpaca.chains import ChainQuery, ChainSource
 from gnosisd.feeds.alpaca.convert import MALFORMED, to_bar, to_news, to_quote, to_trade
-from gnosisd.feeds.alpaca.supervisor import WEBSOCKET_PARAMS, Backoff, Channel, Signals, supervise
+from gnosisd.feeds.alpaca.supervisor import Channel, supervise
 from gnosisd.feeds.validate import MarketDataValidator
 
 log = structlog.get_logger("gnosisd.feeds.alpaca")

@@ -10,59 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 from websockets.exceptions import WebSocketException
 
+from gnosisd.core.reconnect import Backoff, Signals
+
 log = structlog.get_logger("gnosisd.feeds.alpaca")
-
-# alpaca-py's defaults (ping every 10 s, 180 s to answer) notice a dead peer after minutes;
-# `websocket_params` replaces the whole dict, so every key is given.
-WEBSOCKET_PARAMS: dict[str, Any] = {
-    "ping_interval": 10,
-    "ping_timeout": 20,
-    "close_timeout": 1,
-    "open_timeout": 10,
-    "max_queue": 1024,
-}
-
-
-class Backoff:
-    """Exponential back-off with equal jitter: d = min(cap, base·2^(n−1)), wait d/2 + U(0, d/2).
-
-    Source: M. Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog, 2015.
-    """
-
-    def __init__(
-        self, base_s: float = 1.0, max_s: float = 30.0, rng: random.Random | None = None
-    ) -> None:
-        if base_s <= 0 or max_s < base_s:
-            raise ValueError(f"backoff needs 0 < base_s <= max_s, got {base_s}, {max_s}")
-        self.base_s = base_s
-        self.max_s = max_s
-        self._rng = rng or random.Random()
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after `failures` (>= 1) consecutive failures."""
-        d = min(self.max_s, self.base_s * 2.0 ** min(max(failures - 1, 0), 30))
-        return d / 2 + self._rng.uniform(0.0, d / 2)
-
-
-class Signals:
-    """What a supervised stream reports: connected (logged in), dropped (with why)."""
-
-    def __init__(self) -> None:
-        self.connected = asyncio.Event()
-        self.dropped = asyncio.Event()
-        self.reason = ""
-
-    def drop(self, reason: str) -> None:
-        if not self.dropped.is_set():
-            self.reason = reason
-            self.dropped.set()
 
 
 def supervise(stream: Any, signals: Signals) -> Any:

@@ -12,8 +12,8 @@ import pytest
 from gnosisd.broker.alpaca.broker import AlpacaBroker
 from gnosisd.broker.alpaca.config import AlpacaCredentials, AlpacaEndpoints, resolve_endpoints
 from gnosisd.broker.alpaca.policy import ExecutionPolicy
-from gnosisd.broker.alpaca.stream import Backoff
 from gnosisd.core.clock import LiveClock
+from gnosisd.core.reconnect import Backoff
 from gnosisd.testing.fake_alpaca import FakeAlpaca
 from tests.integration.alpaca.support import Recorder
 

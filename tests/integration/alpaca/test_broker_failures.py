@@ -9,9 +9,9 @@ from decimal import Decimal
 from gnosisd.broker.alpaca.broker import AlpacaBroker
 from gnosisd.broker.alpaca.config import AlpacaCredentials, AlpacaEndpoints
 from gnosisd.broker.alpaca.policy import ExecutionPolicy
-from gnosisd.broker.alpaca.stream import Backoff
 from gnosisd.core.clock import LiveClock
 from gnosisd.core.enums import OrderStatus, PositionEffect
+from gnosisd.core.reconnect import Backoff
 from gnosisd.testing.fake_alpaca import FakeAlpaca, FakeOrder, HttpFault
 from tests.integration.alpaca.conftest import FAST_POLICY, BrokerFactory
 from tests.integration.alpaca.support import Recorder, call_spread, chain, until

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from gnosisd.bus.events import Bar, NewsItem, Quote, Trade
+from gnosisd.core.reconnect import Backoff
 from gnosisd.feeds.alpaca.convert import to_bar, to_news, to_quote, to_trade
-from gnosisd.feeds.alpaca.supervisor import Backoff
 from gnosisd.testing.fake_alpaca import news, option_quote, stock_bar, stock_quote, stock_trade
 
 T = 1_795_000_000_123_456_789
