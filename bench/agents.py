@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import get_args
 
 import numpy as np
-from machine import describe  # bench/machine.py (the scripts run from bench/)
+from machine import describe, spy_listing  # bench/machine.py (the scripts run from bench/)
 
 from gnosisd.agents.exits import exit_rules_for_strategy
 from gnosisd.agents.trade_agent import TradeAgent
@@ -32,9 +32,7 @@ from gnosisd.bus.records import MarketContext
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.clock import ns_to_datetime
 from gnosisd.core.config import LiquidityConfig, RoutingCell, TradeAgentConfig
-from gnosisd.core.enums import Direction, OptionType, Regime, StrategyType
-from gnosisd.core.occ import occ_symbol
-from gnosisd.feeds.listing import ChainGrid, expiry_close_ns, listed_expiries
+from gnosisd.core.enums import Direction, Regime, StrategyType
 from gnosisd.feeds.sim import PROFILES, SimMarket
 from gnosisd.feeds.surface import SurfaceParams, price_chain
 
@@ -63,42 +61,8 @@ def sim_chain(seed: int) -> ChainSnapshot:
 
 def spy_sized_chain(like: ChainSnapshot) -> ChainSnapshot:
     """A SPY-sized listing priced on the simulated surface at `like`'s time, spot and ATM level."""
-    cal = TradingCalendar()
-    expiries = listed_expiries(DAY, cal, daily_sessions=5, weekly_weeks=8, monthly_months=24)
-    close = np.array([expiry_close_ns(e) for e in expiries], dtype=np.int64)
-    day_close = expiry_close_ns(DAY)
     spot = like.spot
-    syms: list[str] = []
-    calls: list[bool] = []
-    strikes: list[float] = []
-    idx: list[int] = []
-    for i, exp in enumerate(expiries):
-        t = (int(close[i]) - day_close) / (365.0 * 86_400e9) + 1.0 / 365.0
-        fine = min(max(0.32 * math.sqrt(t), 0.03), 0.12)
-        coarse = min(max(0.9 * math.sqrt(t), 0.08), 0.5)
-        k_fine = np.arange(math.ceil(spot * (1 - fine)), math.floor(spot * (1 + fine)) + 1, 1.0)
-        lo, hi = math.ceil(spot * (1 - coarse) / 5) * 5, math.floor(spot * (1 + coarse) / 5) * 5
-        k_all = np.unique(np.concatenate([k_fine, np.arange(lo, hi + 1, 5.0)]))
-        for is_call, kind in ((False, OptionType.PUT), (True, OptionType.CALL)):
-            for k in k_all.tolist():
-                syms.append(occ_symbol("SPY", exp, kind, Decimal(repr(k))))
-                calls.append(is_call)
-                strikes.append(k)
-                idx.append(i)
-    n = len(syms)
-    rng = np.random.default_rng(7)
-    grid = ChainGrid(
-        underlying="SPY",
-        day=DAY,
-        expiries=tuple(expiries),
-        expiry_close_ns=close,
-        symbols=tuple(syms),
-        is_call=np.asarray(calls, dtype=np.bool_),
-        strike=np.asarray(strikes, dtype=np.float64),
-        expiry_idx=np.asarray(idx, dtype=np.int64),
-        open_interest=rng.integers(50, 20_000, n).astype(np.int64),
-        daily_volume=rng.uniform(0, 5_000, n),
-    )
+    grid = spy_listing(spot, DAY, min_open_interest=50)
     atm = like.iv[np.argmin(np.abs(like.strike - spot) + 10.0 * like.expiry_idx)]
     base = PROFILES["SPY"].base_vol
     return price_chain(

@@ -8,21 +8,16 @@ Figures are printed with the machine they were measured on; nothing here is a pa
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 
 import numpy as np
-from machine import describe  # bench/machine.py (the scripts run from bench/)
+from machine import describe, spy_listing  # bench/machine.py (the scripts run from bench/)
 
 from gnosisd.bus.events import ChainSnapshot
-from gnosisd.core.calendar import TradingCalendar
-from gnosisd.core.enums import OptionType
-from gnosisd.core.occ import occ_symbol
-from gnosisd.feeds.listing import ChainGrid, expiry_close_ns, listed_expiries
+from gnosisd.feeds.listing import expiry_close_ns
 from gnosisd.feeds.surface import SurfaceParams, price_chain
 from gnosisd.quant import bsm
 from gnosisd.quant.chain import analyze_chain, chain_implied_vols
@@ -40,41 +35,8 @@ def machine() -> str:
 def spy_sized_chain() -> ChainSnapshot:
     """A SPY-like listing on the simulated surface: dailies, weeklies and two years of monthlies,
     $1 strikes near the money and $5 strikes further out (bands widening with √T)."""
-    cal = TradingCalendar()
-    expiries = listed_expiries(DAY, cal, daily_sessions=5, weekly_weeks=8, monthly_months=24)
-    close = np.array([expiry_close_ns(e) for e in expiries], dtype=np.int64)
+    grid = spy_listing(SPOT, DAY)
     day_close = expiry_close_ns(DAY)
-    syms: list[str] = []
-    calls: list[bool] = []
-    strikes: list[float] = []
-    idx: list[int] = []
-    for i, exp in enumerate(expiries):
-        t = (int(close[i]) - day_close) / (365.0 * 86_400e9) + 1.0 / 365.0
-        fine = min(max(0.32 * math.sqrt(t), 0.03), 0.12)
-        coarse = min(max(0.9 * math.sqrt(t), 0.08), 0.5)
-        k_fine = np.arange(math.ceil(SPOT * (1 - fine)), math.floor(SPOT * (1 + fine)) + 1, 1.0)
-        lo, hi = math.ceil(SPOT * (1 - coarse) / 5) * 5, math.floor(SPOT * (1 + coarse) / 5) * 5
-        k_all = np.unique(np.concatenate([k_fine, np.arange(lo, hi + 1, 5.0)]))
-        for is_call, kind in ((False, OptionType.PUT), (True, OptionType.CALL)):
-            for k in k_all.tolist():
-                syms.append(occ_symbol("SPY", exp, kind, Decimal(repr(k))))
-                calls.append(is_call)
-                strikes.append(k)
-                idx.append(i)
-    n = len(syms)
-    rng = np.random.default_rng(7)
-    grid = ChainGrid(
-        underlying="SPY",
-        day=DAY,
-        expiries=tuple(expiries),
-        expiry_close_ns=close,
-        symbols=tuple(syms),
-        is_call=np.asarray(calls, dtype=np.bool_),
-        strike=np.asarray(strikes, dtype=np.float64),
-        expiry_idx=np.asarray(idx, dtype=np.int64),
-        open_interest=rng.integers(0, 20_000, n).astype(np.int64),
-        daily_volume=rng.uniform(0, 5_000, n),
-    )
     ts = day_close - 5 * 3_600 * 10**9  # 11:00 New York
     return price_chain(grid, ts, SPOT, RATE, DIV, 0.16, SurfaceParams(long_run_vol=0.19), 0.3)
 
