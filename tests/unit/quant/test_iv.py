@@ -212,3 +212,21 @@ def test_american_implied_vol_inverts_the_american_price() -> None:
     )
     # An American put below intrinsic value has no implied vol.
     assert np.isnan(american.implied_vol("put", 9.0, 90.0, 100.0, 0.5, 0.05, 0.0))
+
+
+def test_each_vol_is_independent_of_row_order_and_of_the_other_rows_in_the_call() -> None:
+    # The solver sorts rows into branch groups and scatters the roots back: a permuted chain must
+    # give the permuted vols, and a row solved alone (one group only) the same vol, bit for bit.
+    c = random_contracts(5_000, seed=5)
+    K = c["S"] * c["m"]
+    price = bsm.price(c["is_call"], c["S"], K, c["T"], c["r"], c["q"], c["sigma"])
+    args = [c["is_call"], price, c["S"], K, c["T"], c["r"], c["q"]]
+    whole = solve_implied_vol(*args)
+    perm = np.random.default_rng(6).permutation(price.size)
+    permuted = solve_implied_vol(*(a[perm] for a in args))
+    np.testing.assert_array_equal(permuted.iv, whole.iv[perm])
+    np.testing.assert_array_equal(permuted.reason, whole.reason[perm])
+    for i in perm[:300].tolist():
+        alone = solve_implied_vol(*(a[i] for a in args))
+        np.testing.assert_array_equal(alone.iv, whole.iv[i])
+        assert alone.reason == whole.reason[i]
