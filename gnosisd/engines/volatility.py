@@ -41,6 +41,7 @@ MIN_GARCH_RETURNS = 100
 PREVIOUS_SESSION_DAYS = 7  # the IV change compares with an observed day at most this far back
 MS_NS = 1_000_000
 OBSERVED = "observed"  # source tag of an ATM IV the engine read from a chain, or a real return
+BROKER = "broker"  # source tag of an ATM IV solved from the broker's historical option bars
 
 HistoryItem = tuple[date, float] | tuple[date, float, str]
 
@@ -152,9 +153,10 @@ class VolatilityEngine:
     """Realised and implied volatility of one symbol, with a persisted daily ATM IV history.
 
     `history` items are (date, iv) or (date, iv, source); the 2-element form (what older state
-    files hold) is read as observed. With `cfg.iv_backfill == "bundled"` a history shorter than
-    `lookback_days` is topped up at construction with proxy points dated before its oldest point,
-    and the GARCH window with proxy daily returns (see docs/engines.md).
+    files hold) is read as observed. With `cfg.iv_backfill` "bundled" or "broker" a history shorter
+    than `lookback_days` is topped up at construction with proxy points dated before its oldest
+    point, and the GARCH window with proxy daily returns; with "broker" the live runtime may later
+    merge points solved from the broker's option bars (`merge_broker_history`, docs/engines.md).
     """
 
     def __init__(
@@ -182,7 +184,7 @@ class VolatilityEngine:
         self._bar_day = date.min
         self._implied: dict[str, float] = {}  # metrics that change only on chains / new days
         self._proxy_days = 0
-        if cfg.iv_backfill == "bundled":
+        if cfg.iv_backfill != "none":
             self._backfill()
         self._trim()
         self._spot = math.nan
@@ -226,12 +228,44 @@ class VolatilityEngine:
                 self._returns.appendleft((d, r, PROXY_RETURN_SOURCE))
         return added
 
+    def broker_backfill_window(self, today: date) -> tuple[date, date, frozenset[date]] | None:
+        """Calendar window [start, today) worth fetching from the broker's bars, and the days
+        already held as observed or broker points; None unless `iv_backfill` is "broker" and
+        fewer than `lookback_days` such points are held."""
+        if self.cfg.iv_backfill != "broker":
+            return None
+        held = frozenset(d for d, (_, s) in self._daily.items() if s in (OBSERVED, BROKER))
+        if len(held) >= self.cfg.lookback_days:
+            return None
+        # lookback_days sessions span about 365/252 as many calendar days, plus holidays.
+        start = today - timedelta(days=math.ceil(self.cfg.lookback_days * 365 / 252) + 7)
+        return start, today, held
+
+    def merge_broker_history(self, points: Sequence[tuple[date, float]]) -> int:
+        """Take daily ATM IVs solved from the broker's bars, tagged "broker": each fills a missing
+        day or replaces a proxy point, never an observed one. The history is then trimmed to
+        `lookback_days` and topped up from the proxy if still short; return the points taken."""
+        taken = 0
+        for day, iv in points:
+            held = self._daily.get(day)
+            if held is not None and held[1] == OBSERVED:
+                continue
+            if math.isfinite(iv) and iv > 0:
+                self._daily[day] = (float(iv), BROKER)
+                taken += 1
+        self._trim()
+        if self.cfg.iv_backfill != "none":
+            self._backfill()
+            self._trim()
+        self._refresh_implied()
+        return taken
+
     def history(self) -> list[tuple[date, float]]:
         """Daily ATM IV (last value of each New York day), oldest first, at most lookback_days."""
         return [(d, v) for d, (v, _) in sorted(self._daily.items())]
 
     def history_records(self) -> list[tuple[date, float, str]]:
-        """Like `history()` with each point's source: "observed" or a proxy tag."""
+        """Like `history()` with each point's source: "observed", "broker" or a proxy tag."""
         return [(d, v, s) for d, (v, s) in sorted(self._daily.items())]
 
     def returns_history(self) -> list[tuple[date, float, str]]:
@@ -369,7 +403,7 @@ class VolatilityEngine:
             values = [v for v, _ in self._daily.values()]
             rank, pct = iv_rank_percentile(values, self._atm_iv)
         garch = self._garch.vol if self._garch is not None else math.nan
-        self._proxy_days = sum(1 for _, s in self._daily.values() if s != OBSERVED)
+        self._proxy_days = sum(1 for _, s in self._daily.values() if s not in (OBSERVED, BROKER))
         smile = self._smile
         self._implied = {
             "atm_iv": self._atm_iv,
@@ -432,6 +466,7 @@ class VolatilityEngine:
 
 
 __all__ = [
+    "BROKER",
     "NAME",
     "OBSERVED",
     "VolatilityEngine",

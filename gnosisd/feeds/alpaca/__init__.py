@@ -6,6 +6,12 @@ Only this package and gnosisd.broker.alpaca import alpaca-py (an import-linter c
 from gnosisd.core.reconnect import Backoff
 from gnosisd.feeds.alpaca.chains import ChainQuery, ChainSource
 from gnosisd.feeds.alpaca.feed import AlpacaFeed, AlpacaFeedConfig, nearest_contracts
+from gnosisd.feeds.alpaca.iv_history import (
+    IVHistoryQuery,
+    IVHistorySource,
+    backfill_iv_history,
+    source_for,
+)
 from gnosisd.feeds.alpaca.supervisor import Channel
 
 __all__ = [
@@ -15,5 +21,9 @@ __all__ = [
     "ChainQuery",
     "ChainSource",
     "Channel",
+    "IVHistoryQuery",
+    "IVHistorySource",
+    "backfill_iv_history",
     "nearest_contracts",
+    "source_for",
 ]
