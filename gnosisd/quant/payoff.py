@@ -55,6 +55,29 @@ def _slope_above(legs: Sequence[PayoffLeg]) -> int:
     return sum(leg.ratio for leg in legs if leg.is_call)
 
 
+def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -> Decimal | None:
+    """`risk_profile(...).max_loss` alone, from (is_call, strike, signed ratio) tuples.
+
+    The same kinks and the same Decimal arithmetic, without the breakevens and the objects: the
+    risk guard recomputes every order's max loss with it on each check.
+    """
+    if not legs:
+        raise ValueError("a structure needs at least one leg")
+    if sum(ratio for is_call, _, ratio in legs if is_call) < 0:
+        return None  # short calls beyond every strike: unbounded
+    lo: Decimal | None = None
+    for s in {ZERO, *(strike for _, strike, _ in legs)}:
+        total = -net_price
+        for is_call, strike, ratio in legs:
+            intrinsic = s - strike if is_call else strike - s
+            if intrinsic > 0:
+                total += ratio * intrinsic
+        if lo is None or total < lo:
+            lo = total
+    assert lo is not None
+    return min(lo, ZERO)
+
+
 def risk_profile(legs: Sequence[PayoffLeg], net_price: Decimal) -> RiskProfile:
     """Exact max profit, max loss and breakevens of the expiry payoff."""
     if not legs:

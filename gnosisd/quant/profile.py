@@ -17,7 +17,7 @@ import numpy.typing as npt
 from scipy.special import ndtr
 
 from gnosisd.quant import bsm
-from gnosisd.quant.payoff import PayoffLeg, payoff_at, risk_profile
+from gnosisd.quant.payoff import PayoffLeg, max_loss_of, payoff_at, risk_profile
 
 FloatArray = npt.NDArray[np.float64]
 ZERO = Decimal(0)
@@ -91,6 +91,17 @@ def structure_bounds(legs: Sequence[ExpiryLeg], net: Decimal) -> Bounds:
         return Bounds(rp.max_loss, rp.max_profit, rp.breakevens)
     plegs, adj = bound_legs(legs, net)
     return Bounds(risk_profile(plegs, adj).max_loss, None, ())
+
+
+def structure_max_loss(legs: Sequence[ExpiryLeg], net: Decimal) -> Decimal | None:
+    """`structure_bounds(legs, net).max_loss` without the rest (the guard's per-check path)."""
+    if not legs:
+        raise ValueError("a structure needs at least one leg")
+    first = legs[0].expiry
+    if all(lg.expiry == first for lg in legs):
+        return max_loss_of([(lg.is_call, lg.strike, lg.ratio) for lg in legs], net)
+    plegs, adj = bound_legs(legs, net)
+    return max_loss_of([(lg.is_call, lg.strike, lg.ratio) for lg in plegs], adj)
 
 
 # ---------------------------------------------------------------- model and distributions (float)

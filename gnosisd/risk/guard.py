@@ -1,8 +1,9 @@
 """The risk guard: the only door to the broker. `check(intent, …) -> RiskDecided`, synchronous.
 
-Closing orders reduce risk: they skip the kill switch, the halt, the daily loss limit, the caps,
-the rate limit (they still count in its window) and the stale-data check (the broker's limit price
-protects them), but still need valid legs, the live gate and an unused intent id.
+Closing orders reduce risk: they skip the kill switch, the trading state, the daily loss limit,
+the caps, the windows and the stale-data check, but still need valid legs, the live gate, an
+unused intent id and a limit not absurdly through the market (the loose close collar). The checks,
+their keys and reasons are listed in docs/risk.md.
 """
 
 from __future__ import annotations
@@ -14,20 +15,36 @@ from decimal import Decimal
 
 import structlog
 
-from gnosisd.bus.events import RiskDecided, SubmitOrder, TradingStateChanged
+from gnosisd.bus.events import OrderFilled, RiskDecided, SubmitOrder, TradingStateChanged
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.clock import NS_PER_S
-from gnosisd.core.config import RiskConfig, Settings
+from gnosisd.core.config import RiskConfig, Settings, TradeAgentConfig
 from gnosisd.core.enums import PositionEffect, RiskReason, TradingState
 from gnosisd.core.money import ZERO
-from gnosisd.core.views import MarketView, PortfolioView
+from gnosisd.core.views import PortfolioView, Position
+from gnosisd.risk.collar import collar_band, outside
+from gnosisd.risk.greeks import GREEK_NAMES, Greeks, PositionGreeks, order_greeks
 from gnosisd.risk.killswitch import KillSwitch
 from gnosisd.risk.limits import RateWindow, assess_order
+from gnosisd.risk.quotes import ChainMarketView, QuoteBooks
 from gnosisd.risk.state import TradingStateMachine
+from gnosisd.risk.windows import (
+    NS_PER_MINUTE,
+    RecentOrders,
+    ReentryThrottle,
+    SizeWindow,
+    order_contracts,
+    order_premium,
+    trade_key,
+)
 
 log = structlog.get_logger(__name__)
 
 DAILY_LOSS_MESSAGE = "Daily loss limit reached. Halting trading."
+# The guard's portfolio cap when neither risk.max_portfolio_risk_pct nor the agent's is given.
+DEFAULT_PORTFOLIO_RISK_PCT: float = TradeAgentConfig.model_fields["max_portfolio_risk_pct"].default
+
+Breach = tuple[RiskReason, str]
 
 
 def _dec(value: float) -> Decimal:
@@ -39,7 +56,8 @@ class RiskGuard:
 
     `live_allowed` is asked on every order to a live broker (pass `settings.live_allowed` or a
     callable that re-reads the environment); `kill_switch` defaults to the config flag and the
-    kill file of `risk`.
+    kill file of `risk`. `portfolio_risk_pct` is the portfolio cap used when
+    `risk.max_portfolio_risk_pct` is unset (from_settings passes the trade agent's).
     """
 
     def __init__(
@@ -50,6 +68,7 @@ class RiskGuard:
         broker_is_live: bool,
         live_allowed: Callable[[], bool] | bool = False,
         kill_switch: KillSwitch | None = None,
+        portfolio_risk_pct: float | None = None,
     ) -> None:
         self._risk = risk
         self._broker_is_live = broker_is_live
@@ -59,12 +78,30 @@ class RiskGuard:
         self.kill_switch = kill_switch if kill_switch is not None else KillSwitch.from_config(risk)
         self._states = TradingStateMachine(calendar)
         self._rate = RateWindow(risk.max_orders_per_minute)
+        self._sizes = SizeWindow(risk.size_window_minutes * NS_PER_MINUTE)
+        self._reentries = ReentryThrottle(risk.reentry_window_minutes * NS_PER_MINUTE)
+        self._recent = RecentOrders(int(_dec(risk.duplicate_window_seconds) * NS_PER_S))
+        self._books = QuoteBooks()
+        self._position_greeks = PositionGreeks()
         self._approved: set[str] = set()
         self._counts: Counter[RiskReason] = Counter()
         self._max_daily_loss = _dec(risk.max_daily_loss)
         self._trade_risk_pct = _dec(risk.max_trade_risk_pct)
+        pct = risk.max_portfolio_risk_pct
+        pct = pct if pct is not None else portfolio_risk_pct
+        self.portfolio_risk_pct = _dec(pct if pct is not None else DEFAULT_PORTFOLIO_RISK_PCT)
+        self._max_premium_order = _dec(risk.max_premium_per_order)
+        self._max_premium_window = _dec(risk.max_premium_per_window)
+        self._budget_pcts = (
+            risk.max_delta_pct,
+            risk.max_gamma_pct,
+            risk.max_vega_pct,
+            risk.max_theta_pct,
+        )
         self._stale_ns = int(_dec(risk.stale_data_seconds) * NS_PER_S)
         self._loss_logged_day: date | None = None
+        self._greek_reducing = False  # REDUCING was set by a greek budget breach (not an operator)
+        self._last_size: tuple[SubmitOrder, int, Decimal] | None = None
 
     @classmethod
     def from_settings(
@@ -82,6 +119,7 @@ class RiskGuard:
             broker_is_live=broker_is_live,
             live_allowed=settings.live_allowed,
             kill_switch=KillSwitch.from_config(settings.risk, env),
+            portfolio_risk_pct=settings.trade_agent.max_portfolio_risk_pct,
         )
 
     # ------------------------------------------------------------------ state
@@ -123,12 +161,16 @@ class RiskGuard:
     def release_halt(self, reason: str, now_ns: int) -> None:
         """Operator resume: clear the runtime kill flag and the latched halt."""
         self.kill_switch.clear()
+        self._greek_reducing = False
         self._states.resume(reason, now_ns)
 
     def reduce_only(self, reason: str, now_ns: int) -> None:
-        self._states.reduce_only(reason, now_ns)
+        """Operator REDUCING (closes only) until `resume`; never overrides a halt."""
+        if self._states.reduce_only(reason, now_ns) or self.state is TradingState.REDUCING:
+            self._greek_reducing = False  # the operator owns it now: greeks will not lift it
 
     def resume(self, reason: str, now_ns: int) -> None:
+        self._greek_reducing = False
         self._states.resume(reason, now_ns)
 
     def pop_state_changes(self) -> list[TradingStateChanged]:
@@ -139,6 +181,53 @@ class RiskGuard:
         """Feed the latest session P&L (on each mark); return True if trading is halted for loss."""
         self._states.roll(now_ns)
         return self._loss_breached(session_pnl, now_ns)
+
+    def on_mark(
+        self,
+        session_pnl: Decimal,
+        portfolio: PortfolioView,
+        market: ChainMarketView,
+        now_ns: int,
+    ) -> bool:
+        """Each portfolio mark: the daily loss limit, then the greek budgets (REDUCING while a
+        budget is breached, ACTIVE again once every greek is within greek_resume_fraction of its
+        budget). Return True if trading is halted for loss."""
+        halted = self.on_pnl(session_pnl, now_ns)
+        greeks = self.portfolio_greeks(portfolio.positions(), market)
+        self._greek_state(greeks, float(portfolio.equity()), now_ns)
+        return halted
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        """Every fill (opening and closing) feeds the re-entry throttle."""
+        self._reentries.on_fill(fill)
+
+    def portfolio_greeks(self, positions: list[Position], market: ChainMarketView) -> Greeks:
+        """Dollar greeks of `positions` on the latest chains (units: risk/greeks.py)."""
+        books = self._books
+        return self._position_greeks.total(positions, lambda u: books.get(market, u))
+
+    def _greek_state(self, greeks: Greeks, equity: float, now_ns: int) -> None:
+        state = self.state
+        if state is not TradingState.REDUCING:
+            self._greek_reducing = False  # a halt, a resume or a new session took over
+        breach = self._greek_breach(greeks, equity, 1.0)
+        if breach is not None:
+            if state is TradingState.ACTIVE:
+                self._states.reduce_only(f"greek budget: {breach}", now_ns)
+                self._greek_reducing = True
+                log.warning("Greek budget breached: closes only", breach=breach)
+            return
+        fraction = self._risk.greek_resume_fraction
+        if self._greek_reducing and self._greek_breach(greeks, equity, fraction) is None:
+            self._states.end_reducing("greeks back within budget", now_ns)
+            self._greek_reducing = False
+
+    def _greek_breach(self, greeks: Greeks, equity: float, fraction: float) -> str | None:
+        for name, value, pct in zip(GREEK_NAMES, greeks.values(), self._budget_pcts, strict=True):
+            limit = pct * equity * fraction
+            if abs(value) > limit:
+                return f"portfolio {name} ${value:,.0f} beyond ±${limit:,.0f} ({pct} × equity)"
+        return None
 
     def _loss_breached(self, session_pnl: Decimal, now_ns: int) -> bool:
         if session_pnl > -self._max_daily_loss:
@@ -157,7 +246,11 @@ class RiskGuard:
 
     # ------------------------------------------------------------------ the check
     def check(
-        self, intent: SubmitOrder, portfolio: PortfolioView, market: MarketView, now_ns: int
+        self,
+        intent: SubmitOrder,
+        portfolio: PortfolioView,
+        market: ChainMarketView,
+        now_ns: int,
     ) -> RiskDecided:
         """Approve or reject one intent; only approved intents may reach the broker."""
         self._states.roll(now_ns)
@@ -172,19 +265,26 @@ class RiskGuard:
         reject = self._first_breach(intent, portfolio, market, now_ns, max_loss, opening)
         if reject is not None:
             return self._decide(intent, now_ns, reject[0], reject[1], max_loss)
+        self._record(intent, now_ns, opening)
+        return self._decide(intent, now_ns, RiskReason.APPROVED, "approved", max_loss)
+
+    def _record(self, intent: SubmitOrder, now_ns: int, opening: bool) -> None:
         self._approved.add(intent.intent_id)
         self._rate.record(now_ns)
-        return self._decide(intent, now_ns, RiskReason.APPROVED, "approved", max_loss)
+        self._reentries.remember(intent)
+        if opening:
+            self._sizes.record(now_ns, *self._size(intent))
+            self._recent.record(intent, now_ns)
 
     def _first_breach(
         self,
         intent: SubmitOrder,
         portfolio: PortfolioView,
-        market: MarketView,
+        market: ChainMarketView,
         now_ns: int,
         max_loss: Decimal,
         opening: bool,
-    ) -> tuple[RiskReason, str] | None:
+    ) -> Breach | None:
         if opening:
             killed = self.kill_switch.active()
             if killed is not None:
@@ -196,8 +296,10 @@ class RiskGuard:
             )
         if opening:
             breach = self._opening_breach(intent, portfolio, market, now_ns, max_loss)
-            if breach is not None:
-                return breach
+        else:
+            breach = self._close_collar(intent, market, now_ns)
+        if breach is not None:
+            return breach
         if intent.intent_id in self._approved:
             return RiskReason.DUPLICATE, f"intent {intent.intent_id} was already approved"
         return None
@@ -206,35 +308,20 @@ class RiskGuard:
         self,
         intent: SubmitOrder,
         portfolio: PortfolioView,
-        market: MarketView,
+        market: ChainMarketView,
         now_ns: int,
         max_loss: Decimal,
-    ) -> tuple[RiskReason, str] | None:
-        if self.state is not TradingState.ACTIVE:
-            why = self._states.reason or self.state.value
-            return RiskReason.HALTED, f"trading is {self.state.value} ({why}); only closes pass"
+    ) -> Breach | None:
+        state = self.state
+        if state is not TradingState.ACTIVE:
+            why = self._states.reason or state.value
+            reason = RiskReason.HALTED if state is TradingState.HALTED else RiskReason.REDUCE_ONLY
+            return reason, f"trading is {state.value} ({why}); only closes pass"
         pnl = portfolio.session_pnl()
         if self._loss_breached(pnl, now_ns):
             return RiskReason.DAILY_LOSS_LIMIT, (
                 f"session P&L ${pnl:,.2f} breaches the daily loss limit "
                 f"${self._max_daily_loss:,.2f}; halted for the session"
-            )
-        equity = portfolio.equity()
-        cap = self._trade_risk_pct * equity
-        if -max_loss > cap:
-            return RiskReason.TRADE_RISK_CAP, (
-                f"max loss ${-max_loss:,.2f} exceeds {self._trade_risk_pct} × equity "
-                f"${equity:,.2f} = ${cap:,.2f}"
-            )
-        n_open = len(portfolio.positions())
-        if n_open >= self._risk.max_open_positions:
-            return RiskReason.MAX_OPEN_POSITIONS, (
-                f"{n_open} open positions, limit {self._risk.max_open_positions}"
-            )
-        if self._rate.full(now_ns):
-            return RiskReason.RATE_LIMIT, (
-                f"{self._rate.count(now_ns)} orders approved in the last 60 s, "
-                f"limit {self._risk.max_orders_per_minute}"
             )
         last = market.last_data_ns(intent.underlying)
         if last is None:
@@ -245,7 +332,145 @@ class RiskGuard:
                 f"{intent.underlying} data is {age:.1f} s old, limit "
                 f"{self._risk.stale_data_seconds} s"
             )
+        equity = portfolio.equity()
+        positions = portfolio.positions()
+        return (
+            self._size_breach(intent)
+            or self._portfolio_breach(intent, positions, equity, max_loss)
+            or self._window_breach(intent, now_ns)
+            or self._market_breach(intent, positions, equity, market, now_ns)
+        )
+
+    def _size(self, intent: SubmitOrder) -> tuple[int, Decimal]:
+        """(contracts, premium) of the intent, computed once per check."""
+        last = self._last_size
+        if last is None or last[0] is not intent:
+            last = self._last_size = (intent, order_contracts(intent), order_premium(intent))
+        return last[1], last[2]
+
+    def _size_breach(self, intent: SubmitOrder) -> Breach | None:
+        contracts, premium = self._size(intent)
+        if contracts > self._risk.max_contracts_per_order:
+            return RiskReason.ORDER_CONTRACTS, (
+                f"{contracts} contracts in one order, limit {self._risk.max_contracts_per_order}"
+            )
+        if premium > self._max_premium_order:
+            return RiskReason.ORDER_PREMIUM, (
+                f"premium ${premium:,.2f} (|limit| × quantity × 100) exceeds the per-order "
+                f"limit ${self._max_premium_order:,.2f}"
+            )
         return None
+
+    def _portfolio_breach(
+        self, intent: SubmitOrder, positions: list[Position], equity: Decimal, max_loss: Decimal
+    ) -> Breach | None:
+        cap = self._trade_risk_pct * equity
+        if -max_loss > cap:
+            return RiskReason.TRADE_RISK_CAP, (
+                f"max loss ${-max_loss:,.2f} exceeds {self._trade_risk_pct} × equity "
+                f"${equity:,.2f} = ${cap:,.2f}"
+            )
+        n_open = len(positions)
+        if n_open >= self._risk.max_open_positions:
+            return RiskReason.MAX_OPEN_POSITIONS, (
+                f"{n_open} open positions, limit {self._risk.max_open_positions}"
+            )
+        open_loss = -sum((p.max_loss for p in positions), ZERO)
+        book_cap = self.portfolio_risk_pct * equity
+        if open_loss - max_loss > book_cap:
+            return RiskReason.PORTFOLIO_RISK_CAP, (
+                f"open max loss ${open_loss:,.2f} + this order's ${-max_loss:,.2f} exceeds "
+                f"{self.portfolio_risk_pct} × equity ${equity:,.2f} = ${book_cap:,.2f}"
+            )
+        return None
+
+    def _window_breach(self, intent: SubmitOrder, now_ns: int) -> Breach | None:
+        risk = self._risk
+        if self._rate.full(now_ns):
+            return RiskReason.RATE_LIMIT, (
+                f"{self._rate.count(now_ns)} orders approved in the last 60 s, "
+                f"limit {risk.max_orders_per_minute}"
+            )
+        contracts, premium = self._sizes.totals(now_ns)
+        n, p = self._size(intent)
+        if contracts + n > risk.max_contracts_per_window:
+            return RiskReason.WINDOW_CONTRACTS, (
+                f"{contracts} contracts opened in the last {risk.size_window_minutes} min + {n} "
+                f"exceeds the limit {risk.max_contracts_per_window}"
+            )
+        if premium + p > self._max_premium_window:
+            return RiskReason.WINDOW_PREMIUM, (
+                f"premium ${premium:,.2f} opened in the last {risk.size_window_minutes} min + "
+                f"${p:,.2f} exceeds the limit ${self._max_premium_window:,.2f}"
+            )
+        key = trade_key(intent)
+        closes = self._reentries.closes(key, now_ns)
+        if closes > risk.max_reentries:
+            return RiskReason.REENTRY_THROTTLE, (
+                f"{key[0]} {key[1]} was closed {closes} times in the last "
+                f"{risk.reentry_window_minutes} min; at most {risk.max_reentries} re-entries"
+            )
+        hit = self._recent.match(intent, now_ns)
+        if hit is not None:
+            age = Decimal(now_ns - hit[0]) / NS_PER_S
+            return RiskReason.DUPLICATE, (
+                f"same order as intent {hit[1]} approved {age:.1f} s ago "
+                f"(duplicate_window_seconds {risk.duplicate_window_seconds})"
+            )
+        return None
+
+    def _market_breach(
+        self,
+        intent: SubmitOrder,
+        positions: list[Position],
+        equity: Decimal,
+        market: ChainMarketView,
+        now_ns: int,
+    ) -> Breach | None:
+        book = self._books.get(market, intent.underlying)
+        if book is None:
+            return RiskReason.MISSING_QUOTE, f"no option chain for {intent.underlying}"
+        if now_ns - book.chain.ts_ns > self._stale_ns:
+            age = Decimal(now_ns - book.chain.ts_ns) / NS_PER_S
+            return RiskReason.STALE_DATA, (
+                f"{intent.underlying} chain is {age:.1f} s old, limit "
+                f"{self._risk.stale_data_seconds} s"
+            )
+        risk = self._risk
+        band = collar_band(intent, book, risk.collar_tolerance, risk.collar_tolerance_pct)
+        if isinstance(band, str):
+            return RiskReason.MISSING_QUOTE, f"no two-sided quote for leg {band}"
+        if outside(float(intent.limit_price), band, through_only=False):
+            return RiskReason.PRICE_COLLAR, (
+                f"limit {intent.limit_price} outside the collar [{band.low:.4f}, "
+                f"{band.high:.4f}] (far {band.far:.2f}, natural {band.natural:.2f}, tolerance "
+                f"{risk.collar_tolerance} + {risk.collar_tolerance_pct} × mid per leg)"
+            )
+        post = self.portfolio_greeks(positions, market) + order_greeks(intent, book)
+        breach = self._greek_breach(post, float(equity), 1.0)
+        if breach is not None:
+            return RiskReason.GREEK_BUDGET, f"after this order the {breach}"
+        return None
+
+    def _close_collar(
+        self, intent: SubmitOrder, market: ChainMarketView, now_ns: int
+    ) -> Breach | None:
+        # An exit must always be possible: no chain, a stale chain or a leg without a quote
+        # skips the collar (the broker's limit protects the order); only an absurd price fails.
+        book = self._books.get(market, intent.underlying)
+        if book is None or now_ns - book.chain.ts_ns > self._stale_ns:
+            return None
+        risk = self._risk
+        band = collar_band(
+            intent, book, risk.close_collar_tolerance, risk.close_collar_tolerance_pct
+        )
+        if isinstance(band, str) or not outside(float(intent.limit_price), band, through_only=True):
+            return None
+        return RiskReason.PRICE_COLLAR, (
+            f"closing limit {intent.limit_price} is through the market: natural "
+            f"{band.natural:.2f}, at most {band.high:.4f} with the close tolerance "
+            f"{risk.close_collar_tolerance} + {risk.close_collar_tolerance_pct} × mid per leg"
+        )
 
     def _decide(
         self,

@@ -1,7 +1,8 @@
 """Pure limit checks: order validation, the guard's own max-loss recomputation, the rate window.
 
-Max loss comes from `quant.profile.structure_bounds` on the intent's legs (with their expiries) and
-limit price — the function the trade agent sizes with — never from numbers the agent attached.
+Max loss comes from `quant.profile.structure_max_loss` (exactly `structure_bounds(...).max_loss`,
+the bounds the trade agent sizes with) on the intent's legs (with their expiries) and limit price,
+never from numbers the agent attached.
 """
 
 from __future__ import annotations
@@ -9,15 +10,19 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
 from gnosisd.core.errors import InvalidSymbolError
 from gnosisd.core.money import CONTRACT_MULTIPLIER, ZERO
 from gnosisd.core.occ import parse_occ
-from gnosisd.quant.profile import ExpiryLeg, structure_bounds
+from gnosisd.quant.profile import ExpiryLeg, structure_max_loss
 
 NS_PER_MINUTE = 60 * 1_000_000_000
+
+# The guard sees the same few hundred symbols all day: parse each once (the result is frozen).
+_parse_occ = lru_cache(maxsize=8192)(parse_occ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,7 @@ def _leg_problem(intent: SubmitOrder) -> str | None:
         if not leg.strike.is_finite() or leg.strike <= 0:
             return f"leg {leg.symbol} has strike {leg.strike}; strikes must be positive"
         try:
-            contract = parse_occ(leg.symbol)
+            contract = _parse_occ(leg.symbol)
         except InvalidSymbolError as exc:
             return str(exc)
         # The payoff is computed from the leg fields, the broker trades the symbol: they must agree.
@@ -88,10 +93,10 @@ def assess_order(intent: SubmitOrder) -> OrderRisk:
         return OrderRisk(RiskReason.INVALID_ORDER, problem, None)
     if intent.effect is PositionEffect.CLOSE and not intent.position_id:
         return OrderRisk(RiskReason.INVALID_ORDER, "closing order names no position_id", None)
-    profile = structure_bounds(payoff_legs(intent), intent.limit_price)
-    if profile.max_loss is None:
+    max_loss = structure_max_loss(payoff_legs(intent), intent.limit_price)
+    if max_loss is None:
         return OrderRisk(RiskReason.APPROVED, "unbounded max loss", None)
-    total = profile.max_loss * CONTRACT_MULTIPLIER * intent.quantity
+    total = max_loss * CONTRACT_MULTIPLIER * intent.quantity
     return OrderRisk(RiskReason.APPROVED, "", min(total, ZERO))
 
 

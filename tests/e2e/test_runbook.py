@@ -55,7 +55,16 @@ async def test_broker_rejections_say_insufficient_funds_and_are_logged_as_order_
     settings = make_settings(
         tmp_path,
         execution={"initial_cash": 5000.0},
-        risk={"max_trade_risk_pct": 0.25, "max_open_positions": 50},
+        # Greek budgets wide open too: with $5,000 of equity the default vega budget would stop
+        # the opens before the cash runs out.
+        risk={
+            "max_trade_risk_pct": 0.25,
+            "max_open_positions": 50,
+            "max_delta_pct": 100,
+            "max_gamma_pct": 100,
+            "max_vega_pct": 10,
+            "max_theta_pct": 10,
+        },
         runtime={"decision_interval_minutes": 5},
         trade_agent={"max_portfolio_risk_pct": 1.0},  # no portfolio cap: let the cash run out
     )

@@ -22,6 +22,7 @@ from gnosisd.quant.profile import (
     pnl_cone,
     pnl_curve,
     structure_bounds,
+    structure_max_loss,
 )
 
 FRONT = date(2025, 7, 3)
@@ -76,6 +77,27 @@ def test_short_back_leg_is_taken_at_its_upper_bound() -> None:
     # A short back put is worth at most K: the worst is S -> inf, where the front put is 0.
     puts = [leg(False, 500, 1), leg(False, 500, -1, BACK)]
     assert structure_bounds(puts, D("-3.00")).max_loss == D("-497.00")
+
+
+@given(
+    legs=st.lists(
+        st.tuples(
+            st.booleans(),
+            st.sampled_from([450, 480, 495, 500, 505, 520, 550]),
+            st.integers(-3, 3).filter(bool),
+            st.sampled_from([FRONT, BACK]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    net=st.decimals(min_value=D("-20"), max_value=D("20"), places=2),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_guards_max_loss_path_equals_the_full_bounds(
+    legs: list[tuple[bool, int, int, date]], net: Decimal
+) -> None:
+    structure = [ExpiryLeg(c, D(k), r, e) for c, k, r, e in legs]
+    assert structure_max_loss(structure, net) == structure_bounds(structure, net).max_loss
 
 
 def test_naked_short_call_has_unbounded_loss_and_no_profile() -> None:

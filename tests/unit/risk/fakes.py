@@ -1,12 +1,16 @@
-"""Test doubles for the risk guard: a portfolio view, a market view and an intent builder."""
+"""Test doubles for the risk guard: a portfolio view, a market view with a chain, intent builders."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from gnosisd.bus.events import OrderLeg, SubmitOrder
+import numpy as np
+
+from gnosisd.bus.events import ChainSnapshot, OrderFilled, OrderLeg, SubmitOrder
 from gnosisd.core.clock import datetime_to_ns
 from gnosisd.core.enums import OptionType, PositionEffect, Side
 from gnosisd.core.occ import occ_symbol
@@ -37,12 +41,92 @@ class FakePortfolio:
         return self.pnl
 
 
+SPOT = 450.0
+STRIKES = tuple(range(400, 501, 5))
+HALF_SPREAD = 0.10
+# Time value with a skew, chosen so the fixtures' prices sit inside the collar: 450P 4.10,
+# 445P 2.60 (the 450/445 put spread mids at 1.50), 450C 4.10, 455C 2.00 (450/455 call 2.10).
+_DOWN = math.log(4.1 / 2.6) / 5
+_UP = math.log(4.1 / 2.0) / 5
+
+
+def fake_mid(is_call: bool, k: float, spot: float = SPOT) -> float:
+    tv = 4.1 * math.exp(-(_DOWN if k <= spot else _UP) * abs(k - spot))
+    return max(spot - k if is_call else k - spot, 0.0) + tv
+
+
+def fake_greeks(is_call: bool, k: float, spot: float = SPOT) -> tuple[float, float, float, float]:
+    """(delta, gamma, vega per 1.00 vol, theta per year) per share: plausible, not a model."""
+    call_delta = min(max(0.5 - (k - spot) / 100, 0.02), 0.98)
+    bump = math.exp(-(((k - spot) / 20) ** 2))
+    return (call_delta if is_call else call_delta - 1, 0.03 * bump, 60 * bump, -40 * bump)
+
+
+def make_fake_chain(
+    underlying: str = "SPY",
+    ts_ns: int = NOW,
+    *,
+    spot: float = SPOT,
+    strikes: tuple[int, ...] = STRIKES,
+    mid: Callable[[bool, float], float] | None = None,
+    half_spread: float = HALF_SPREAD,
+) -> ChainSnapshot:
+    """Calls and puts at `strikes` of EXPIRY, quoted mid ∓ half_spread (bid floored at 0)."""
+    rows = [(k, call) for k in strikes for call in (True, False)]
+    mids = [mid(c, float(k)) if mid is not None else fake_mid(c, float(k), spot) for k, c in rows]
+    greeks = np.array([fake_greeks(c, float(k), spot) for k, c in rows])
+    n = len(rows)
+    return ChainSnapshot(
+        underlying=underlying,
+        ts_ns=ts_ns,
+        spot=spot,
+        rate=0.04,
+        div_yield=0.0,
+        symbols=tuple(
+            occ_symbol(underlying, EXPIRY, OptionType.CALL if c else OptionType.PUT, Decimal(k))
+            for k, c in rows
+        ),
+        is_call=np.array([c for _, c in rows]),
+        strike=np.array([float(k) for k, _ in rows]),
+        expiries=(EXPIRY,),
+        expiry_idx=np.zeros(n, dtype=np.int64),
+        t_years=np.full(n, 46 / 365),
+        bid=np.array([max(round(m - half_spread, 2), 0.0) for m in mids]),
+        ask=np.array([round(m + half_spread, 2) for m in mids]),
+        iv=np.full(n, 0.2),
+        delta=greeks[:, 0].copy(),
+        gamma=greeks[:, 1].copy(),
+        vega=greeks[:, 2].copy(),
+        theta=greeks[:, 3].copy(),
+        open_interest=np.full(n, 1000, dtype=np.int64),
+        volume=np.full(n, 100, dtype=np.int64),
+    )
+
+
+_DEFAULT_CHAIN = make_fake_chain()
+
+
 @dataclass
 class FakeMarket:
+    """Last data times; `chains` per underlying. Without an explicit SPY chain the default fake
+    chain is served, stamped at SPY's last data time (so it is as fresh as the data)."""
+
     last: dict[str, int] = field(default_factory=dict)
+    chains: dict[str, ChainSnapshot | None] = field(default_factory=dict)  # None: no chain
+    _stamped: dict[int, ChainSnapshot] = field(default_factory=dict, repr=False)
 
     def last_data_ns(self, symbol: str) -> int | None:
         return self.last.get(symbol)
+
+    def chain(self, symbol: str) -> ChainSnapshot | None:
+        if symbol in self.chains:
+            return self.chains[symbol]
+        if symbol != "SPY":
+            return None
+        ts = self.last.get("SPY", NOW)
+        if ts not in self._stamped:
+            self._stamped[ts] = replace(_DEFAULT_CHAIN, ts_ns=ts)
+        return self._stamped[ts]
 
 
 def leg(
@@ -100,4 +184,20 @@ def fake_position(position_id: str) -> Position:
         mark_net_price=Decimal("-1.5"),
         unrealized_pnl=Decimal("0"),
         exit_rules={},
+    )
+
+
+def fill_of(intent: SubmitOrder, ts_ns: int, position_id: str) -> OrderFilled:
+    """The broker's fill of `intent` at its limit (legs omitted: the guard does not read them)."""
+    return OrderFilled(
+        order_id=f"o-{intent.intent_id}",
+        intent_id=intent.intent_id,
+        underlying=intent.underlying,
+        ts_ns=ts_ns,
+        effect=intent.effect,
+        quantity=intent.quantity,
+        net_price=intent.limit_price,
+        commission=Decimal(0),
+        legs=(),
+        position_id=position_id,
     )

@@ -30,8 +30,9 @@ DAY = 86_400 * S
 
 
 def make_guard(tmp_path: Path, **risk: object) -> RiskGuard:
-    cfg = RiskConfig.model_validate({"kill_file": tmp_path / "KILL", **risk})
-    return RiskGuard(cfg, CAL, broker_is_live=False)
+    # These tests re-send one order under new ids; test_guard_limits.py tests that duplicate check.
+    values = {"kill_file": tmp_path / "KILL", "duplicate_window_seconds": 0, **risk}
+    return RiskGuard(RiskConfig.model_validate(values), CAL, broker_is_live=False)
 
 
 @pytest.fixture
@@ -207,7 +208,10 @@ def test_reduce_only_state_rejects_opens(
     guard: RiskGuard, book: FakePortfolio, market: FakeMarket
 ) -> None:
     guard.reduce_only("broker reconnecting", NOW)
-    assert guard.check(put_credit_spread(), book, market, NOW).reason is RiskReason.HALTED
+    d = guard.check(put_credit_spread(), book, market, NOW)
+    assert (d.reason, d.trading_state) == (RiskReason.REDUCE_ONLY, TradingState.REDUCING)
+    assert "broker reconnecting" in d.detail
+    assert guard.check(closing(), book, market, NOW).approved
     guard.resume("reconnected", NOW)
     assert guard.check(put_credit_spread("b"), book, market, NOW).approved
 

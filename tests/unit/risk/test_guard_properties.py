@@ -15,6 +15,7 @@ from gnosisd.core.config import RiskConfig
 from gnosisd.core.enums import OptionType, PositionEffect, Side
 from gnosisd.risk.guard import RiskGuard
 from tests.unit.risk.fakes import NOW, FakeMarket, FakePortfolio, S, fake_position, leg
+from tests.unit.risk.reference import reference_band, reference_greeks
 
 CAL = TradingCalendar()
 STRIKES = [Decimal(k) for k in range(430, 471, 5)]
@@ -57,18 +58,18 @@ legs_st = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(
     legs=legs_st,
-    limit_cents=st.integers(min_value=-1500, max_value=1500),
-    quantity=st.integers(min_value=1, max_value=30),
+    offset_cents=st.integers(min_value=-300, max_value=300),
+    quantity=st.sampled_from([1, 2, 3, 5, 10, 30]),
     equity=st.integers(min_value=1_000, max_value=300_000),
     pnl=st.integers(min_value=-12_000, max_value=2_000),
     n_open=st.integers(min_value=0, max_value=6),
-    halted=st.booleans(),
-    killed=st.booleans(),
+    halted=st.sampled_from([False, False, False, True]),
+    killed=st.sampled_from([False, False, False, True]),
     effect=st.sampled_from([PositionEffect.OPEN, PositionEffect.CLOSE]),
 )
 def test_never_approves_an_open_that_breaches_a_limit(
     legs: list[OrderLeg],
-    limit_cents: int,
+    offset_cents: int,
     quantity: int,
     equity: int,
     pnl: int,
@@ -83,6 +84,16 @@ def test_never_approves_an_open_that_breaches_a_limit(
         guard.halt("test", NOW)
     if killed:
         guard.kill("test")
+    market = FakeMarket({"SPY": NOW - S})
+    chain = market.chain("SPY")
+    assert chain is not None
+    # The limit: the legs' net mid (to the cent) moved by a random offset, so that it lands on
+    # both sides of the collar's edges.
+    rows = {sym: i for i, sym in enumerate(chain.symbols)}
+    mid = sum(
+        (1 if lg.side is Side.BUY else -1) * lg.ratio * float(chain.mid[rows[lg.symbol]])
+        for lg in legs
+    )
     intent = SubmitOrder(
         intent_id="x",
         underlying="SPY",
@@ -90,7 +101,7 @@ def test_never_approves_an_open_that_breaches_a_limit(
         effect=effect,
         legs=tuple(legs),
         quantity=quantity,
-        limit_price=Decimal(limit_cents) / 100,
+        limit_price=Decimal(round(mid * 100) + offset_cents) / 100,
         position_id="p-1" if effect is PositionEffect.CLOSE else None,
     )
     book = FakePortfolio(
@@ -98,20 +109,35 @@ def test_never_approves_an_open_that_breaches_a_limit(
         pnl=Decimal(pnl),
         open_positions=[fake_position(f"p-{i}") for i in range(n_open)],
     )
-    d = guard.check(intent, book, FakeMarket({"SPY": NOW - S}), NOW)
+    d = guard.check(intent, book, market, NOW)
     per_share = brute_force_max_loss(intent.legs, intent.limit_price)
     if per_share is not None:
         assert d.max_loss == per_share * 100 * quantity
+    limit = float(intent.limit_price)
     if d.approved and effect is PositionEffect.OPEN:
         assert per_share is not None
-        assert -per_share * 100 * quantity <= Decimal(repr(cfg.max_trade_risk_pct)) * equity
+        loss = -per_share * 100 * quantity
+        assert loss <= Decimal(repr(cfg.max_trade_risk_pct)) * equity
+        assert 350 * n_open + loss <= Decimal("0.10") * equity  # the agent's default cap
         assert not halted
         assert not killed
         assert pnl > -cfg.max_daily_loss
         assert n_open < cfg.max_open_positions
-    event(f"{effect} approved={d.approved}")
+        assert sum(lg.ratio for lg in legs) * quantity <= cfg.max_contracts_per_order
+        assert abs(intent.limit_price) * quantity * 100 <= Decimal(repr(cfg.max_premium_per_order))
+        low, high = reference_band(intent, chain, cfg.collar_tolerance, cfg.collar_tolerance_pct)
+        assert low - 1e-9 <= limit <= high + 1e-9
+        greeks = reference_greeks(intent, chain)  # the fake positions have no legs
+        budgets = [cfg.max_delta_pct, cfg.max_gamma_pct, cfg.max_vega_pct, cfg.max_theta_pct]
+        for g, pct in zip(greeks, budgets, strict=True):
+            assert abs(g) <= pct * equity * (1 + 1e-9)
+    event(f"{effect} {d.reason}")
     if effect is PositionEffect.CLOSE:
-        assert d.approved  # closes are risk-reducing: only validity, live gate, duplicates apply
+        # Closes reduce risk: only validity, the live gate, duplicates and the close collar apply.
+        _, high = reference_band(
+            intent, chain, cfg.close_collar_tolerance, cfg.close_collar_tolerance_pct
+        )
+        assert d.approved == (limit <= high + 1e-9)
 
 
 def test_brute_force_reference_matches_a_known_iron_condor() -> None:

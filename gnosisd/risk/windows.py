@@ -1,0 +1,148 @@
+"""Trailing windows of the guard: size of approved opening orders, re-entries, repeated intents.
+
+All windows run on clock time in ns and are pruned lazily on read, so a check is O(1) amortised.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+
+from gnosisd.bus.events import OrderFilled, SubmitOrder
+from gnosisd.core.enums import PositionEffect
+from gnosisd.core.money import ZERO
+
+NS_PER_MINUTE = 60 * 1_000_000_000
+_MAX_REMEMBERED = 10_000  # intents/positions remembered for fills; oldest dropped beyond this
+
+# (underlying, strategy): what "the same trade" means for the re-entry throttle
+TradeKey = tuple[str, str]
+# (underlying, effect, legs, quantity, limit): what "the same order" means for duplicates
+OrderSignature = tuple[str, str, tuple[tuple[str, str, int], ...], int, Decimal]
+
+
+def order_contracts(intent: SubmitOrder) -> int:
+    """Contracts the order trades: Σ leg ratio × quantity."""
+    return sum(leg.ratio for leg in intent.legs) * intent.quantity
+
+
+def order_premium(intent: SubmitOrder) -> Decimal:
+    """Dollars of premium the order moves: |net limit| × quantity × 100."""
+    return abs(intent.limit_price) * intent.quantity * 100
+
+
+def trade_key(intent: SubmitOrder) -> TradeKey:
+    """The re-entry key: underlying and strategy ("custom" when the intent names none, as the
+    ledger records it)."""
+    return intent.underlying.upper(), intent.strategy_type or "custom"
+
+
+def order_signature(intent: SubmitOrder) -> OrderSignature:
+    legs = tuple((leg.symbol, leg.side.value, leg.ratio) for leg in intent.legs)
+    return (
+        intent.underlying.upper(),
+        intent.effect.value,
+        legs,
+        intent.quantity,
+        intent.limit_price,
+    )
+
+
+class SizeWindow:
+    """Contracts and premium of the approved opening orders in a trailing window."""
+
+    def __init__(self, window_ns: int) -> None:
+        self._window = window_ns
+        self._items: deque[tuple[int, int, Decimal]] = deque()
+        self._contracts = 0
+        self._premium = ZERO
+
+    def totals(self, now_ns: int) -> tuple[int, Decimal]:
+        """(contracts, premium) approved in (now - window, now]."""
+        items = self._items
+        while items and items[0][0] <= now_ns - self._window:
+            _, n, p = items.popleft()
+            self._contracts -= n
+            self._premium -= p
+        return self._contracts, self._premium
+
+    def record(self, now_ns: int, contracts: int, premium: Decimal) -> None:
+        self._items.append((now_ns, contracts, premium))
+        self._contracts += contracts
+        self._premium += premium
+
+
+class ReentryThrottle:
+    """Closing fills per trade key in a trailing window: a fill-and-re-enter loop shows here.
+
+    The key of a fill comes from the approved intent (`remember`) or, for a close, from the
+    position's opening fill, so a close is counted against the strategy that opened it.
+    """
+
+    def __init__(self, window_ns: int) -> None:
+        self._window = window_ns
+        self._intent_keys: dict[str, TradeKey] = {}
+        self._position_keys: dict[str, TradeKey] = {}
+        self._closes: dict[TradeKey, deque[int]] = {}
+
+    def remember(self, intent: SubmitOrder) -> None:
+        """Note the key of an approved intent, for its fill."""
+        _bounded_put(self._intent_keys, intent.intent_id, trade_key(intent))
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        key = self._intent_keys.pop(fill.intent_id, None)
+        if fill.effect is PositionEffect.OPEN:
+            if key is None:
+                key = (fill.underlying.upper(), "custom")
+            _bounded_put(self._position_keys, fill.position_id, key)
+            return
+        key = self._position_keys.pop(fill.position_id, key)
+        if key is not None:
+            self._closes.setdefault(key, deque()).append(fill.ts_ns)
+
+    def closes(self, key: TradeKey, now_ns: int) -> int:
+        """Closing fills of `key` in (now - window, now]."""
+        stamps = self._closes.get(key)
+        if not stamps:
+            return 0
+        while stamps and stamps[0] <= now_ns - self._window:
+            stamps.popleft()
+        return len(stamps)
+
+
+class RecentOrders:
+    """Signatures of recently approved opening orders (a re-sent intent under a new id)."""
+
+    def __init__(self, window_ns: int) -> None:
+        self._window = window_ns
+        self._seen: dict[OrderSignature, tuple[int, str]] = {}
+        self._last: tuple[SubmitOrder, OrderSignature] | None = None
+
+    def _signature(self, intent: SubmitOrder) -> OrderSignature:
+        last = self._last
+        if last is None or last[0] is not intent:
+            last = self._last = (intent, order_signature(intent))
+        return last[1]
+
+    def match(self, intent: SubmitOrder, now_ns: int) -> tuple[int, str] | None:
+        """(ts_ns, intent_id) of an identical order approved within the window, if any."""
+        if self._window <= 0:
+            return None
+        hit = self._seen.get(self._signature(intent))
+        if hit is None or hit[0] <= now_ns - self._window:
+            return None
+        return hit
+
+    def record(self, intent: SubmitOrder, now_ns: int) -> None:
+        if self._window <= 0:
+            return
+        if len(self._seen) >= _MAX_REMEMBERED:
+            cutoff = now_ns - self._window
+            self._seen = {k: v for k, v in self._seen.items() if v[0] > cutoff}
+        self._seen[self._signature(intent)] = (now_ns, intent.intent_id)
+
+
+def _bounded_put(d: dict[str, TradeKey], k: str, v: TradeKey) -> None:
+    if len(d) >= _MAX_REMEMBERED:
+        del d[next(iter(d))]  # dicts keep insertion order: drop the oldest
+    d[k] = v
