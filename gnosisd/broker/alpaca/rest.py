@@ -145,3 +145,28 @@ class TradingRest:
     async def positions(self) -> list[dict[str, Any]]:
         raw: list[dict[str, Any]] = await self._call(self.client.get_all_positions)
         return raw
+
+    async def open_orders(self, limit: int = 500) -> list[WireOrder]:
+        """Every order still open at the broker (legs nested)."""
+        req = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=limit, nested=True)
+        raw = await self._call(lambda: self.client.get_orders(req))
+        return [parse_order(r) for r in raw]
+
+    async def fill_activities(self, after: datetime, page_size: int = 100) -> list[dict[str, Any]]:
+        """FILL account activities after `after`, oldest first (alpaca-py 0.44 has no call for
+        /v2/account/activities: its generic GET is used, paged by `page_token`)."""
+        out: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "activity_types": "FILL",
+            "after": after.isoformat(),
+            "direction": "asc",
+            "page_size": page_size,
+        }
+        while True:
+            get = functools.partial(self.client.get, "/account/activities", dict(params))
+            raw = await self._call(get)
+            page = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) else []
+            out.extend(page)
+            if len(page) < page_size or "id" not in page[-1]:
+                return out
+            params["page_token"] = page[-1]["id"]
