@@ -3,22 +3,30 @@
 A position is closed when its exit rules (ExitRules fields in Position.exit_rules) say so, checked
 in order: profit target, stop loss, breakeven stop, trailing stop, time exit (days to the front
 expiry), max days held. The manager keeps each position's best P&L (high-water mark) by id.
+Two overrides: while flattening (halt policy `flatten`) every position is closed; in the pin-risk
+window (the last minutes before the close) a position with a leg expiring today is closed or flagged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
 
 from gnosisd.agents.pricing import leg_limit_price
 from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
 from gnosisd.bus.records import ExitRules
-from gnosisd.core.clock import NEW_YORK, ns_to_datetime
+from gnosisd.core.clock import NEW_YORK, datetime_to_ns, ns_to_datetime
 from gnosisd.core.enums import OptionType, PositionEffect, Side
 from gnosisd.core.money import CONTRACT_MULTIPLIER, to_price
 from gnosisd.core.views import Position
+
+if TYPE_CHECKING:
+    from gnosisd.core.calendar import TradingCalendar
+    from gnosisd.core.config import ExpiryConfig
 
 _MULT = Decimal(CONTRACT_MULTIPLIER)
 
@@ -30,6 +38,48 @@ class ExitReason(StrEnum):
     TRAILING_STOP = "trailing_stop"
     TIME_EXIT = "time_exit"
     MAX_DAYS_HELD = "max_days_held"
+    HALT = "halt"  # halt policy `flatten`
+    EXPIRY = "expiry"  # pin risk: a leg expires today and the close is near
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryWindow:
+    """The pin-risk window of one session: from `start_ns` (close − N minutes) to `close_ns`."""
+
+    day: date
+    start_ns: int
+    close_ns: int
+    policy: Literal["close", "flag"]
+
+    def contains(self, ts_ns: int) -> bool:
+        return self.start_ns <= ts_ns < self.close_ns
+
+
+def expiry_window(
+    calendar: TradingCalendar, config: ExpiryConfig, ts_ns: int
+) -> ExpiryWindow | None:
+    """The pin-risk window of the session on `ts_ns`'s New York date (None on a closed day).
+
+    The close comes from the exchange calendar, so an early close (13:00) moves the window too.
+    """
+    day = calendar.session_day(ns_to_datetime(ts_ns))
+    if not calendar.is_session(day):
+        return None
+    close = calendar.session(day).close
+    start = close - timedelta(minutes=config.close_minutes_before)
+    return ExpiryWindow(day, datetime_to_ns(start), datetime_to_ns(close), config.policy)
+
+
+@dataclass(frozen=True, slots=True)
+class PinRiskFlag:
+    """A position with legs expiring today inside the pin-risk window that was not closed."""
+
+    position_id: str
+    underlying: str
+    symbols: tuple[str, ...]  # the legs expiring today
+    day: date
+    minutes_to_close: float
+    note: str  # why it is flagged rather than closed
 
 
 def _ny_date(ns: int) -> date:
@@ -159,6 +209,26 @@ class PositionManager:
         self._pending: set[str] = set()
         self._best: dict[str, Decimal] = {}
         self.slippage_pct = Decimal(repr(slippage_pct))
+        self._flatten: str | None = None
+        self._flagged: set[tuple[str, date]] = set()
+        self._flags: list[PinRiskFlag] = []
+
+    @property
+    def flattening(self) -> str | None:
+        """Why every position is being closed (halt policy `flatten`), None when not."""
+        return self._flatten
+
+    def start_flatten(self, reason: str) -> None:
+        """Close every open position on its next evaluation until `stop_flatten()`."""
+        self._flatten = reason
+
+    def stop_flatten(self) -> None:
+        self._flatten = None
+
+    def pop_pin_flags(self) -> list[PinRiskFlag]:
+        """Pin-risk flags raised since the last call (each position at most once a day)."""
+        out, self._flags = self._flags, []
+        return out
 
     @property
     def pending(self) -> frozenset[str]:
@@ -174,13 +244,20 @@ class PositionManager:
         self._pending.discard(position_id)
 
     def evaluate(
-        self, positions: Iterable[Position], chain: ChainSnapshot, ts_ns: int
+        self,
+        positions: Iterable[Position],
+        chain: ChainSnapshot,
+        ts_ns: int,
+        expiry: ExpiryWindow | None = None,
     ) -> list[SubmitOrder]:
         """Closing orders for the positions on `chain.underlying` whose exit rules fire now.
 
         Pass every open position (all underlyings): high-water marks of positions not passed are
         forgotten. Positions with a pending close, on another underlying, or with a leg missing
-        from the chain are skipped this time.
+        from the chain are skipped this time. While flattening every position is closed (reason
+        `halt`); inside `expiry`'s window a position with a leg expiring today is closed (reason
+        `expiry`) or flagged (`pop_pin_flags`), after the exit rules had their say. A position
+        without exit rules (empty `exit_rules`) is only closed by flattening or pin risk.
         """
         today = _ny_date(ts_ns)
         orders: list[SubmitOrder] = []
@@ -193,15 +270,29 @@ class PositionManager:
                 continue
             mark = mark_position(position, chain)
             if mark is None:
+                if position.position_id not in self._pending:
+                    self._pin_flag(position, ts_ns, expiry, "legs not quoted: cannot close")
                 continue
-            pnl = mark - position.entry_net_price
-            prev = self._best.get(position.position_id)
-            best = pnl if prev is None else max(prev, pnl)
-            self._best[position.position_id] = best
             if position.position_id in self._pending:
+                self._update_best(position, mark)
                 continue
-            rules = ExitRules.model_validate(position.exit_rules)
-            reason = exit_reason(position, mark, rules, today, best)
+            if self._flatten is not None:
+                orders.append(
+                    closing_order(position, chain, ExitReason.HALT, ts_ns, self.slippage_pct)
+                )
+                self._pending.add(position.position_id)
+                continue
+            best = self._update_best(position, mark)
+            reason = None
+            if position.exit_rules:  # none, e.g. a position adopted from the broker: no rules
+                rules = ExitRules.model_validate(position.exit_rules)
+                reason = exit_reason(position, mark, rules, today, best)
+            if reason is None and _expiring_legs(position, expiry, ts_ns):
+                assert expiry is not None
+                if expiry.policy == "close":
+                    reason = ExitReason.EXPIRY
+                else:
+                    self._pin_flag(position, ts_ns, expiry, "expiry.policy is flag")
             if reason is None:
                 continue
             orders.append(closing_order(position, chain, reason, ts_ns, self.slippage_pct))
@@ -209,4 +300,41 @@ class PositionManager:
         for gone in self._best.keys() - alive:
             del self._best[gone]
         self._pending &= alive
+        self._flagged = {k for k in self._flagged if k[0] in alive and k[1] >= today}
         return orders
+
+    def _update_best(self, position: Position, mark: Decimal) -> Decimal:
+        pnl = mark - position.entry_net_price
+        prev = self._best.get(position.position_id)
+        best = pnl if prev is None else max(prev, pnl)
+        self._best[position.position_id] = best
+        return best
+
+    def _pin_flag(
+        self, position: Position, ts_ns: int, expiry: ExpiryWindow | None, note: str
+    ) -> None:
+        """Flag a position in the pin-risk window, at most once per position and day."""
+        legs = _expiring_legs(position, expiry, ts_ns)
+        if not legs or expiry is None:
+            return
+        key = (position.position_id, expiry.day)
+        if key in self._flagged:
+            return
+        self._flagged.add(key)
+        self._flags.append(
+            PinRiskFlag(
+                position_id=position.position_id,
+                underlying=position.underlying,
+                symbols=legs,
+                day=expiry.day,
+                minutes_to_close=(expiry.close_ns - ts_ns) / 60e9,
+                note=note,
+            )
+        )
+
+
+def _expiring_legs(position: Position, expiry: ExpiryWindow | None, ts_ns: int) -> tuple[str, ...]:
+    """Legs of `position` expiring on or before the window's day, if `ts_ns` is in the window."""
+    if expiry is None or not expiry.contains(ts_ns):
+        return ()
+    return tuple(leg.symbol for leg in position.legs if leg.expiry <= expiry.day)

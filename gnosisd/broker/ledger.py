@@ -2,6 +2,7 @@
 
 Equity = cash + Σ mark × 100 × quantity (long structures add value, short ones subtract).
 Realised P&L is trading P&L before commissions; `commissions_paid()` holds those separately.
+`to_state()` / `from_state()` round-trip the books exactly (Decimals as strings) for restarts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from gnosisd.bus.events import ChainSnapshot, OrderFilled, SubmitOrder
 from gnosisd.core.enums import OptionType, PositionEffect, Side
@@ -63,6 +65,10 @@ class _Holding:
     opened_ns: int
     leg_marks: dict[str, Decimal]
     exit_rules: dict[str, float] = field(default_factory=dict)
+    # profile_totals() memo: (legs, entry, quantity) it was computed for, and the result.
+    _bounds: tuple[object, tuple[Decimal | None, Decimal | None]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def mark(self) -> Decimal:
         return sum((leg.ratio * self.leg_marks[leg.symbol] for leg in self.legs), ZERO)
@@ -70,12 +76,20 @@ class _Holding:
     def profile_totals(self) -> tuple[Decimal | None, Decimal | None]:
         """Max loss and max profit in dollars at quantity (quant.profile.structure_bounds, the
         guard's function: a calendar or diagonal is valued at its front expiry with the back leg
-        at its worst case; its max profit is model-dependent and reported as None)."""
+        at its worst case; its max profit is model-dependent and reported as None).
+
+        Memoised on (legs, entry price, quantity): the guard reads every position on every
+        check, and a holding changes only on fills, assignments and settlements."""
+        key = (self.legs, self.entry_net_price, self.quantity)
+        memo = self._bounds
+        if memo is not None and memo[0] == key:
+            return memo[1]
         legs = [ExpiryLeg(lg.is_call, lg.strike, lg.ratio, lg.expiry) for lg in self.legs]
         p = structure_bounds(legs, self.entry_net_price)
         scale = M * self.quantity
         loss = None if p.max_loss is None else p.max_loss * scale
         profit = None if p.max_profit is None else p.max_profit * scale
+        self._bounds = (key, (loss, profit))
         return loss, profit
 
     def reserve(self) -> Decimal:
@@ -106,6 +120,59 @@ class _Holding:
         )
 
 
+STATE_VERSION = 1
+
+
+def _holding_state(h: _Holding) -> dict[str, Any]:
+    return {
+        "position_id": h.position_id,
+        "underlying": h.underlying,
+        "strategy_type": h.strategy_type,
+        "quantity": h.quantity,
+        "legs": [
+            {
+                "symbol": lg.symbol,
+                "is_call": lg.is_call,
+                "strike": str(lg.strike),
+                "expiry": lg.expiry.isoformat(),
+                "ratio": lg.ratio,
+            }
+            for lg in h.legs
+        ],
+        "entry_net_price": str(h.entry_net_price),
+        "opened_ns": h.opened_ns,
+        "leg_marks": {k: str(v) for k, v in h.leg_marks.items()},
+        "exit_rules": dict(h.exit_rules),
+    }
+
+
+def _holding_from_state(raw: Mapping[str, Any]) -> _Holding:
+    legs = tuple(
+        PositionLeg(
+            symbol=str(lg["symbol"]),
+            is_call=bool(lg["is_call"]),
+            strike=Decimal(lg["strike"]),
+            expiry=date.fromisoformat(lg["expiry"]),
+            ratio=int(lg["ratio"]),
+        )
+        for lg in raw["legs"]
+    )
+    marks = {str(k): Decimal(v) for k, v in raw["leg_marks"].items()}
+    if set(marks) != {lg.symbol for lg in legs}:
+        raise ValueError(f"ledger state: position {raw['position_id']} marks differ from its legs")
+    return _Holding(
+        position_id=str(raw["position_id"]),
+        underlying=str(raw["underlying"]),
+        strategy_type=str(raw["strategy_type"]),
+        quantity=int(raw["quantity"]),
+        legs=legs,
+        entry_net_price=Decimal(raw["entry_net_price"]),
+        opened_ns=int(raw["opened_ns"]),
+        leg_marks=marks,
+        exit_rules={str(k): float(v) for k, v in raw["exit_rules"].items()},
+    )
+
+
 class Ledger:
     """The portfolio's books in exact Decimal; implements PortfolioView.
 
@@ -120,20 +187,51 @@ class Ledger:
         self._applied: set[str] = set()
         self._session_day: date | None = None
         self._session_start_equity = self._cash
+        self._broker_pnl: Decimal | None = None  # the broker's session P&L (observe_broker_pnl)
+        # Reads memoised until the next change: every public method that changes the books
+        # calls _changed() first (the guard reads equity and positions on every check).
+        self._version = 0
+        self._equity_memo: tuple[int, Decimal] | None = None
+        self._positions_memo: tuple[int, list[Position]] | None = None
 
     # ------------------------------------------------------------------ PortfolioView
     def cash(self) -> Decimal:
         return self._cash
 
+    def _changed(self) -> None:
+        self._version += 1
+
     def equity(self) -> Decimal:
-        return self._cash + sum((h.mark() * M * h.quantity for h in self._holdings.values()), ZERO)
+        memo = self._equity_memo
+        if memo is not None and memo[0] == self._version:
+            return memo[1]
+        value = self._cash + sum((h.mark() * M * h.quantity for h in self._holdings.values()), ZERO)
+        self._equity_memo = (self._version, value)
+        return value
 
     def positions(self) -> list[Position]:
-        return [h.view() for h in self._holdings.values()]
+        memo = self._positions_memo
+        if memo is None or memo[0] != self._version:
+            memo = self._positions_memo = (
+                self._version,
+                [h.view() for h in self._holdings.values()],
+            )
+        return list(memo[1])  # a fresh list; the Position copies are frozen
 
     def session_pnl(self) -> Decimal:
-        """Equity now minus equity at `start_session` (realised + unrealised − commissions)."""
+        """Equity now minus equity at `start_session` (realised + unrealised − commissions);
+        the worse of that and the broker's own figure once `observe_broker_pnl` gave one."""
+        own = self.equity() - self._session_start_equity
+        return own if self._broker_pnl is None else min(own, self._broker_pnl)
+
+    def own_session_pnl(self) -> Decimal:
+        """The ledger's own session P&L, without the broker's figure."""
         return self.equity() - self._session_start_equity
+
+    def observe_broker_pnl(self, pnl: Decimal | None) -> None:
+        """Record the broker's session P&L (Alpaca: equity − last_equity, always since the last
+        close, so a new session does not reset it: the next read replaces it); None forgets it."""
+        self._broker_pnl = pnl
 
     # ------------------------------------------------------------------ more reads
     def position(self, position_id: str) -> Position | None:
@@ -160,9 +258,54 @@ class Ledger:
 
     # ------------------------------------------------------------------ sessions
     def start_session(self, day: date) -> None:
-        """Snapshot equity as the session's starting point for `session_pnl()`."""
+        """Snapshot equity as the session's starting point for `session_pnl()`.
+
+        The same day again (a restart restored this session) keeps the snapshot taken at its
+        first start, so today's P&L survives the restart.
+        """
+        self._changed()
+        if day == self._session_day:
+            return
         self._session_day = day
         self._session_start_equity = self.equity()
+
+    # ------------------------------------------------------------------ persistence
+    def applied(self, order_id: str) -> bool:
+        """Whether a fill with this order id is already booked."""
+        return order_id in self._applied
+
+    def to_state(self) -> dict[str, Any]:
+        """The books as a JSON-ready document (Decimals as strings: exact round-trip)."""
+        return {
+            "version": STATE_VERSION,
+            "cash": str(self._cash),
+            "realized": str(self._realized),
+            "commissions": str(self._commissions),
+            "applied": sorted(self._applied),
+            "session_day": None if self._session_day is None else self._session_day.isoformat(),
+            "session_start_equity": str(self._session_start_equity),
+            "holdings": [_holding_state(h) for h in self._holdings.values()],
+        }
+
+    @classmethod
+    def from_state(cls, doc: Mapping[str, Any]) -> Ledger:
+        """Rebuild the books saved by `to_state`; raise ValueError naming what is malformed."""
+        if doc.get("version") != STATE_VERSION:
+            raise ValueError(f"ledger state version {doc.get('version')!r} is not {STATE_VERSION}")
+        try:
+            book = cls(Decimal(doc["cash"]))
+            book._realized = Decimal(doc["realized"])
+            book._commissions = Decimal(doc["commissions"])
+            book._applied = {str(x) for x in doc["applied"]}
+            day = doc["session_day"]
+            book._session_day = None if day is None else date.fromisoformat(day)
+            book._session_start_equity = Decimal(doc["session_start_equity"])
+            for raw in doc["holdings"]:
+                h = _holding_from_state(raw)
+                book._holdings[h.position_id] = h
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise ValueError(f"ledger state is malformed: {type(exc).__name__}: {exc}") from exc
+        return book
 
     # ------------------------------------------------------------------ fills
     def close_problem(self, intent: SubmitOrder) -> str | None:
@@ -185,6 +328,7 @@ class Ledger:
         exit_rules: Mapping[str, float] | None = None,
     ) -> None:
         """Book a fill of `intent` (idempotent per order id): open, or close all or part of it."""
+        self._changed()
         if fill.order_id in self._applied:
             return
         if fill.intent_id != intent.intent_id:
@@ -243,6 +387,7 @@ class Ledger:
             del self._holdings[h.position_id]
 
     def set_exit_rules(self, position_id: str, rules: Mapping[str, float]) -> None:
+        self._changed()
         h = self._holdings.get(position_id)
         if h is None:
             raise KeyError(f"position {position_id} is not open")
@@ -252,6 +397,7 @@ class Ledger:
     def mark(self, chain: ChainSnapshot) -> None:
         """Mark legs of positions on `chain.underlying` at their mids (legs without a market keep
         their previous mark)."""
+        self._changed()
         for h in self._holdings.values():
             if h.underlying != chain.underlying:
                 continue
@@ -268,6 +414,7 @@ class Ledger:
         Simplification: listed equity options are physically settled; the ledger books their
         intrinsic value in cash instead (as if the shares were sold at the settlement price).
         """
+        self._changed()
         out: list[Settlement] = []
         for h in list(self._holdings.values()):
             expired = [leg for leg in h.legs if leg.expiry <= day]
@@ -310,3 +457,102 @@ class Ledger:
             realized_pnl=realized,
             closed=closed,
         )
+
+    # ------------------------------------------------------------------ exercise and assignment
+    def apply_option_activity(
+        self, kind: str, symbol: str, contracts: int, spot: Decimal, tag: str
+    ) -> list[Settlement]:
+        """Book a broker exercise (OPEXC), assignment (OPASN) or expiry (OPEXP) of `contracts`
+        contracts of `symbol` against open positions (oldest first); return what was settled.
+
+        OPASN takes short legs, OPEXC long legs, OPEXP either. Each leg leaves its position at
+        intrinsic value at `spot` (zero for OPEXP), cash-settled like `settle_expired`; the stock
+        the broker delivers is not held here (the runtime alerts the operator). A position holding
+        more units than the activity covers is split first (the part hit gets id
+        `<position_id>.<tag>`). If what remains would have undefined risk (a naked short), the
+        whole position is settled at intrinsic. No position holding the symbol: an empty list.
+        """
+        self._changed()
+        if kind not in ("OPASN", "OPEXC", "OPEXP") or contracts <= 0:
+            raise ValueError(f"apply_option_activity: bad activity {kind} x{contracts}")
+        remaining = contracts
+        out: list[Settlement] = []
+        for h in sorted(self._holdings.values(), key=lambda x: x.opened_ns):
+            if remaining <= 0:
+                break
+            takes = self._activity_takes
+            leg = next((lg for lg in h.legs if lg.symbol == symbol and takes(kind, lg)), None)
+            if leg is None:
+                continue
+            per_unit = abs(leg.ratio)
+            units = min(h.quantity, -(-remaining // per_unit))
+            remaining -= units * per_unit
+            hit = self._split_holding(h, units, f"{h.position_id}.{tag}")
+            spot_for = None if kind == "OPEXP" else spot
+            out.append(self._remove_legs(hit, [leg], spot_for))
+            rest = self._holdings.get(hit.position_id)
+            if rest is not None and rest.profile_totals()[0] is None:
+                out.append(self._remove_legs(rest, list(rest.legs), spot))
+        return out
+
+    def _split_holding(self, h: _Holding, units: int, new_id: str) -> _Holding:
+        """`units` of `h` as a holding of their own (h itself when it holds no more)."""
+        if units >= h.quantity:
+            return h
+        part = _Holding(
+            position_id=new_id,
+            underlying=h.underlying,
+            strategy_type=h.strategy_type,
+            quantity=units,
+            legs=h.legs,
+            entry_net_price=h.entry_net_price,
+            opened_ns=h.opened_ns,
+            leg_marks=dict(h.leg_marks),
+            exit_rules=dict(h.exit_rules),
+        )
+        h.quantity -= units
+        self._holdings[new_id] = part
+        return part
+
+    def _remove_legs(
+        self, h: _Holding, legs: list[PositionLeg], spot: Decimal | None
+    ) -> Settlement:
+        """Take `legs` out of `h` at intrinsic value at `spot` (None: worthless)."""
+        value = ZERO
+        if spot is not None:
+            for leg in legs:
+                intrinsic = spot - leg.strike if leg.is_call else leg.strike - spot
+                value += leg.ratio * max(intrinsic, ZERO)
+        cash_flow = value * M * h.quantity
+        self._cash += cash_flow
+        gone = {leg.symbol for leg in legs}
+        closed = gone >= {leg.symbol for leg in h.legs}
+        realized = ZERO
+        if closed:
+            realized = (value - h.entry_net_price) * M * h.quantity
+            self._realized += realized
+            del self._holdings[h.position_id]
+        else:
+            h.legs = tuple(leg for leg in h.legs if leg.symbol not in gone)
+            h.entry_net_price -= value
+            for symbol in gone:
+                h.leg_marks.pop(symbol, None)
+        return Settlement(
+            position_id=h.position_id,
+            underlying=h.underlying,
+            symbols=tuple(sorted(gone)),
+            settlement_price=ZERO if spot is None else spot,
+            value_per_share=value,
+            cash_flow=cash_flow,
+            realized_pnl=realized,
+            closed=closed,
+        )
+
+    @staticmethod
+    def _activity_takes(kind: str, leg: PositionLeg) -> bool:
+        """Whether an activity of `kind` hits `leg`: assignments take shorts, exercises longs."""
+        if kind == "OPASN":
+            return leg.ratio < 0
+        if kind == "OPEXC":
+            return leg.ratio > 0
+        return True

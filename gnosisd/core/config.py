@@ -89,8 +89,10 @@ class VolatilityConfig(Section):
     realized_window: int = Field(default=30, ge=2, le=10_000)
     garch_window: int = Field(default=500, ge=100, le=5_000)  # daily returns for GARCH(1,1)
     # Top up a short daily ATM IV history (and the GARCH returns) from the `arch` package's bundled
-    # VIX and S&P 500 data, each point tagged as a proxy; "none" starts from an empty history.
-    iv_backfill: Literal["bundled", "none"] = "bundled"
+    # VIX and S&P 500 data, each point tagged as a proxy; "broker" (live on Alpaca) first solves past
+    # days from the broker's daily option bars (tagged "broker"), the proxy filling the rest;
+    # "none" starts from an empty history (docs/engines.md).
+    iv_backfill: Literal["broker", "bundled", "none"] = "broker"
     expansion_change: float = Field(default=0.10, gt=0, lt=1)  # ATM IV rise vs last session
     crush_change: float = Field(default=0.15, gt=0, lt=1)  # ATM IV fall vs last session
     compression_rank: float = Field(default=0.25, ge=0, lt=1)  # iv_rank at or below: compression
@@ -136,6 +138,13 @@ class ExecutionConfig(Section):
     enable_live_trading: bool = False  # must be true AND GNOSIS_LIVE_TRADING_ENABLED=true for live
     broker: Literal["sim", "alpaca"] = "sim"
     alpaca_mode: Literal["paper", "live"] = "paper"
+    # On a transition to HALTED (operator, kill switch, daily loss) working orders are always
+    # cancelled; "flatten" also sends a closing order for every open position (docs/risk.md).
+    halt_policy: Literal["cancel_only", "flatten"] = "cancel_only"
+    # Alpaca only: a latched halt also sets the account's broker-side `suspend_trade` (a second,
+    # independent layer). Clearing it on `gnosisd resume` needs the second key (docs/risk.md).
+    alpaca_suspend_on_halt: bool = False
+    alpaca_unsuspend_on_resume: bool = False
 
 
 class RiskConfig(Section):
@@ -146,6 +155,39 @@ class RiskConfig(Section):
     stale_data_seconds: float = Field(default=120.0, gt=0, le=3600)
     kill_switch: bool = False  # config override: true blocks every new opening order
     kill_file: Path = Path("state/KILL")  # if this file exists, no new opening order passes
+    # Price collar (risk/quotes.py): each leg may sit up to tolerance + tolerance_pct × its mid
+    # outside its bid/ask; closes get the looser close_* band and only its through-market side.
+    collar_tolerance: float = Field(default=0.05, ge=0, le=10)  # dollars per share per leg
+    collar_tolerance_pct: float = Field(default=0.10, ge=0, le=1)  # fraction of the leg's mid
+    close_collar_tolerance: float = Field(default=0.25, ge=0, le=50)
+    close_collar_tolerance_pct: float = Field(default=0.50, ge=0, le=5)
+    # Size of one opening order and of all opening orders approved in the trailing window.
+    max_contracts_per_order: int = Field(default=200, ge=1, le=100_000)  # Σ ratio × quantity
+    max_premium_per_order: float = Field(default=25_000.0, gt=0)  # |net limit| × qty × 100, $
+    max_contracts_per_window: int = Field(default=1_000, ge=1, le=1_000_000)
+    max_premium_per_window: float = Field(default=100_000.0, gt=0)
+    size_window_minutes: int = Field(default=60, ge=1, le=1440)
+    # Fill-and-re-enter loop: more closing fills of one underlying+strategy in the window than
+    # this stop its new opening orders.
+    max_reentries: int = Field(default=3, ge=1, le=1000)
+    reentry_window_minutes: int = Field(default=60, ge=1, le=1440)
+    # An opening order identical to one approved this recently (new intent id) is a duplicate.
+    duplicate_window_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Σ |max loss| of open positions + the order <= pct × equity; None: trade_agent's value.
+    max_portfolio_risk_pct: float | None = Field(default=None, gt=0, le=1)
+    # Portfolio greek budgets as fractions of equity (risk/greeks.py defines the units).
+    max_delta_pct: float = Field(default=2.0, gt=0, le=100)  # dollar delta
+    max_gamma_pct: float = Field(default=0.5, gt=0, le=100)  # dollar gamma per 1% move
+    max_vega_pct: float = Field(default=0.01, gt=0, le=10)  # dollars per vol point
+    max_theta_pct: float = Field(default=0.005, gt=0, le=10)  # dollars per calendar day
+    greek_resume_fraction: float = Field(default=0.8, gt=0, lt=1)  # hysteresis of REDUCING
+
+
+class ExpiryConfig(Section):
+    """Pin risk: positions with a leg expiring today, from N minutes before the close."""
+
+    policy: Literal["close", "flag"] = "close"  # close: closing order; flag: audit warning only
+    close_minutes_before: int = Field(default=30, ge=1, le=240)  # before the (early) close
 
 
 class AlpacaConfig(Section):
@@ -173,6 +215,7 @@ class Settings(BaseSettings):
     trade_agent: TradeAgentConfig = Field(default_factory=TradeAgentConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
+    expiry: ExpiryConfig = Field(default_factory=ExpiryConfig)
     alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
 
     @classmethod

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import structlog
 
 from gnosisd.agents.composer import Composer
-from gnosisd.agents.positions import PositionManager
+from gnosisd.agents.positions import PositionManager, expiry_window
 from gnosisd.agents.trade_agent import TradeAgent
 from gnosisd.broker.ledger import Ledger
 from gnosisd.broker.sim import SimBroker
@@ -52,6 +52,7 @@ from gnosisd.core.calendar import Session, TradingCalendar
 from gnosisd.core.clock import NEW_YORK, Clock, LiveClock, SimClock, datetime_to_ns, ns_to_datetime
 from gnosisd.core.config import Settings
 from gnosisd.core.enums import OrderStatus, PositionEffect, RiskReason, TradingState
+from gnosisd.core.errors import InvariantViolation
 from gnosisd.engines.hedge import HedgeEngine
 from gnosisd.engines.liquidity import LiquidityEngine
 from gnosisd.engines.sentiment import SentimentEngine
@@ -69,12 +70,14 @@ from gnosisd.runtime.status import StatusWriter, status_path
 from gnosisd.runtime.systemd import SystemdNotifier
 from gnosisd.runtime.watchdog import Watchdog, WatchdogMonitor
 from gnosisd.store.journal import Journal
+from gnosisd.store.ledger_state import LiveBooks, LiveBooksStore
 from gnosisd.store.state import StateStore
 
 log = structlog.get_logger("gnosisd.daemon")
 IV_HISTORY_STATE = "iv_history"
 KILL_POLL_SECONDS = 0.25  # how often a running daemon looks at the kill file and the halt document
 ENGINE_NAMES = ("hedge", "liquidity", "sentiment", "volatility")
+OPERATOR_RESUME = "operator resume"  # reason of the release by `gnosisd resume` (_kill_watch)
 
 
 @dataclass
@@ -182,9 +185,20 @@ class Daemon:
             settings.trade_agent, settings.liquidity, settings.risk.max_trade_risk_pct, slippage
         )
         self.positions = PositionManager(slippage)
-        self.ledger = Ledger(Decimal(str(settings.execution.initial_cash)))
+        # On the live clock the books are written through and restored at start (docs/alpaca.md);
+        # a simulated run is self-contained and always starts from initial_cash.
+        self.books = LiveBooksStore(self.state_store) if alpaca is not None else None
+        restored = self._load_books()
+        if restored is not None and restored.ledger is not None:
+            self.ledger = Ledger.from_state(restored.ledger)
+        else:
+            self.ledger = Ledger(Decimal(str(settings.execution.initial_cash)))
         self.broker = SimBroker(settings.execution, self.ledger)
-        self.live = LiveSource(self, alpaca) if alpaca is not None else None
+        self.live = (
+            LiveSource(self, alpaca, restored.sent if restored is not None else None)
+            if alpaca is not None
+            else None
+        )
         self.guard = RiskGuard.from_settings(
             settings,
             calendar,
@@ -204,6 +218,38 @@ class Daemon:
         self._equity_at: dict[str, Decimal] = {}  # equity the guard saw, for the orders journal
         self._background: set[asyncio.Task[None]] = set()
         self._init_observability()
+
+    def _load_books(self) -> LiveBooks | None:
+        if self.books is None:
+            return None
+        try:
+            books = self.books.load()
+        except ValueError as exc:
+            path = self.state_store.path("ledger")
+            raise InvariantViolation(
+                f"{path} cannot be read ({exc}): restore it from a backup, or move it away to "
+                "start from initial_cash with every broker position treated as external"
+            ) from exc
+        if books is not None and books.ledger is not None:
+            try:
+                Ledger.from_state(books.ledger)
+            except ValueError as exc:
+                raise InvariantViolation(f"{self.state_store.path('ledger')}: {exc}") from exc
+            log.info(
+                "books restored",
+                positions=len(books.ledger.get("holdings", [])),
+                cash=books.ledger.get("cash"),
+                session_day=books.ledger.get("session_day"),
+                pending=sorted(i for i, s in books.sent.items() if not s.done),
+            )
+        return books
+
+    def save_books(self) -> None:
+        """Write the ledger and the intents sent to the broker through (live clock only)."""
+        if self.books is None:
+            return
+        sent = self.live.sent if self.live is not None else {}
+        self.books.save(LiveBooks(self.ledger.to_state(), sent), self.clock.now_ns())
 
     # ------------------------------------------------------------------ observability
     def _init_observability(self) -> None:
@@ -604,7 +650,20 @@ class Daemon:
         assert isinstance(event, ChainSnapshot)
         if not self.options.execute:
             return
-        for intent in self.positions.evaluate(self.ledger.positions(), event, event.ts_ns):
+        held = self.ledger.positions()
+        window = expiry_window(self.calendar, self.settings.expiry, event.ts_ns) if held else None
+        intents = self.positions.evaluate(held, event, event.ts_ns, window)
+        for flag in self.positions.pop_pin_flags():
+            self.audit.warning(
+                "pin risk",
+                position_id=flag.position_id,
+                underlying=flag.underlying,
+                symbols=list(flag.symbols),
+                day=flag.day.isoformat(),
+                minutes_to_close=round(flag.minutes_to_close, 1),
+                note=flag.note,
+            )
+        for intent in intents:
             await self.bus.publish(Topic.INTENTS, intent)
 
     # ------------------------------------------------------------------ risk guard
@@ -671,7 +730,8 @@ class Daemon:
             assert self.live is not None
             idea = self._ideas_by_id.get(intent.idea_id or "")
             rules = idea.exit_rules.model_dump() if idea is not None else None
-            await self.live.submit(intent, chain, rules)  # events come back through the bus
+            record = decision_record(event, self._equity_at.get(intent.intent_id))
+            await self.live.submit(intent, chain, rules, record)  # events come back on the bus
             return
         if chain is None:
             results: list[OrderUpdated | OrderFilled] = [
@@ -744,6 +804,7 @@ class Daemon:
 
     def _on_fill(self, event: object) -> None:
         assert isinstance(event, OrderFilled)
+        self.guard.on_fill(event)  # the re-entry throttle counts fills
         self.summary.fills += 1
         self.audit.info(
             "order filled",
@@ -764,6 +825,7 @@ class Daemon:
         if event.effect is PositionEffect.CLOSE:
             self.summary.closes[event.exit_reason or "manual"] += 1
             self.positions.clear_pending(event.position_id)
+        self.save_books()  # the simulated broker booked it in _on_decision (Alpaca: already saved)
         decision = self._pending_orders.pop(event.intent_id, None)
         if decision is not None:
             if decision.intent.strategy_type and event.effect is PositionEffect.OPEN:
@@ -781,6 +843,19 @@ class Daemon:
             "order", decision.intent.underlying, ns_to_datetime(decision.ts_ns), record
         )
 
+    def journal_adopted(
+        self, intent: SubmitOrder, record: dict[str, Any] | None, result: dict[str, Any]
+    ) -> None:
+        """Journal the outcome of an order adopted after a restart (its decision was made, and
+        saved, by the previous run)."""
+        line: dict[str, Any] = {"intent_id": intent.intent_id, **(record or {})}
+        line["broker_result"] = result
+        line["error_message"] = (
+            result.get("message") if result.get("status") == OrderStatus.REJECTED.value else None
+        )
+        line["adopted_after_restart"] = True
+        self.journal.write("order", intent.underlying, ns_to_datetime(self.clock.now_ns()), line)
+
     def _flush_pending_orders(self) -> None:
         for decision in self._pending_orders.values():
             self._write_order(
@@ -793,11 +868,15 @@ class Daemon:
         if isinstance(event, SessionStarted):
             # The ledger snapshots equity for the session's P&L before any check of the new day.
             self.ledger.start_session(event.day)
+            self.save_books()
             self.journal.close_before(event.day)
+            if self.live is not None:  # overnight exercises and assignments
+                self.live.sync_option_activities("session start")
         elif isinstance(event, PortfolioMarked):
-            self.guard.on_pnl(event.session_pnl, event.ts_ns)
+            self.guard.on_mark(event.session_pnl, self.ledger, self.market, event.ts_ns)
             await self._publish_state_changes()
         elif isinstance(event, SessionClosed):
+            held = self.ledger.positions()
             for settled in self.ledger.settle_expired(event.day, event.settlement):
                 if settled.closed:
                     self.summary.closes["expired"] += 1
@@ -810,6 +889,9 @@ class Daemon:
                     realized_pnl=str(settled.realized_pnl),
                     closed=settled.closed,
                 )
+            if self.live is not None:
+                self.live.note_settled(event.day, held, event.settlement)
+                self.live.sync_option_activities("session close")
             self.journal.flush()
             self._save_state()
             log.info(
@@ -825,10 +907,51 @@ class Daemon:
                 state=event.state.value,
                 reason=event.reason,
             )
-            if event.state is TradingState.HALTED and self.live is not None:
-                await self.live.cancel_all(f"halted: {event.reason}")
+            await self._on_trading_state(event)
         elif isinstance(event, ShutdownRequested):
             self.request_stop(event.reason)
+
+    async def _on_trading_state(self, event: TradingStateChanged) -> None:
+        """Halt policy (docs/risk.md): on HALTED cancel working orders, set the broker-side
+        suspension when configured, and with `flatten` close every position; stop on ACTIVE."""
+        execution = self.settings.execution
+        if event.state is TradingState.HALTED:
+            if self.live is not None:
+                await self.live.cancel_all(f"halted: {event.reason}")
+                if execution.alpaca_suspend_on_halt and self.guard.halt_latched:
+                    self.live.suspend_at_broker(True, event.reason)
+            if execution.halt_policy == "flatten" and self.positions.flattening is None:
+                self.positions.start_flatten(event.reason)
+                self.audit.warning(
+                    "flattening open positions",
+                    reason=event.reason,
+                    positions=[p.position_id for p in self.ledger.positions()],
+                )
+                await self._flatten_now()
+        elif event.state is TradingState.ACTIVE:
+            if self.positions.flattening is not None:
+                self.positions.stop_flatten()
+                self.audit.info("flattening stopped", reason=event.reason)
+            if (
+                self.live is not None
+                and execution.alpaca_suspend_on_halt
+                and execution.alpaca_unsuspend_on_resume
+                and event.reason == OPERATOR_RESUME
+            ):
+                self.live.suspend_at_broker(False, event.reason)
+
+    async def _flatten_now(self) -> None:
+        """Closing orders at once for every position whose underlying has a chain (the rest
+        close on their next chain, `_positions_on_chain`)."""
+        if not self.options.execute:
+            return
+        now_ns = self.clock.now_ns()
+        for symbol in self.options.symbols:
+            chain = self.market.chain(symbol)
+            if chain is None:
+                continue
+            for intent in self.positions.evaluate(self.ledger.positions(), chain, now_ns):
+                await self.bus.publish(Topic.INTENTS, intent)
 
     async def _publish_state_changes(self) -> None:
         for change in self.guard.pop_state_changes():
@@ -844,6 +967,7 @@ class Daemon:
                 (d.isoformat(), v, src) for d, v, src in a.volatility.returns_history()
             ]
         self.state_store.save(IV_HISTORY_STATE, histories)
+        self.save_books()
 
     def _finish_summary(self) -> None:
         s = self.summary

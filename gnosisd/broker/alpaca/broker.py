@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
 
+from gnosisd.broker.alpaca.activities import (
+    ActivityError,
+    OptionActivity,
+    fetch_option_activities,
+    parse_activity,
+)
 from gnosisd.broker.alpaca.config import AlpacaCredentials, AlpacaEndpoints
 from gnosisd.broker.alpaca.orders import client_order_id, order_problem, order_request
-from gnosisd.broker.alpaca.policy import ExecutionPolicy, price_ladder
-from gnosisd.broker.alpaca.rest import Failure, RestError, TradingRest
+from gnosisd.broker.alpaca.policy import ExecutionPolicy, Ladder, price_ladder
+from gnosisd.broker.alpaca.rest import Failure, RestError, TradingRest, classify
 from gnosisd.broker.alpaca.state import (
     NOT_PLACED,
     UNKNOWN,
@@ -164,6 +172,35 @@ class AlpacaBroker:
         _ = self._track(intent.intent_id, self._work(execution, placed))
         await asyncio.shield(placed)
         return []
+
+    async def adopt(self, intent: SubmitOrder, ts_ns: int) -> bool:
+        """Re-attach an intent a previous run sent (start-up after a restart); never POSTs.
+
+        Its attempts are looked up by client_order_id and what happened while we were down is
+        applied (fills come out as events). A still-working order is worked on at its own price
+        until the policy's timeout, then cancelled. False: the broker never got it (the intent
+        ends CANCELED). RestError: the broker could not be asked.
+        """
+        iid = intent.intent_id
+        if iid in self.book.executions:
+            return True
+        price = intent.limit_price
+        hold = Ladder(mid=price, natural=price, cap=price, prices=(price,))
+        ex = Execution(intent, hold, ts_ns, self._commission)
+        try:
+            first = await self._lookup(client_order_id(iid, 1), self._submit_resolve_s)
+        except _Unresolved:
+            raise RestError(Failure.AMBIGUOUS, None, f"cannot look up intent {iid}") from None
+        self.book.add(ex)
+        self._changed[iid] = asyncio.Event()
+        if first is None:
+            message = "not placed before the restart: not sent now"
+            await self._emit(ex.finish(self._clock.now_ns(), OrderStatus.CANCELED, message))
+            return False
+        step = await self._recover(ex)
+        if not ex.done:
+            _ = self._track(iid, self._walk(ex, step or 0))
+        return True
 
     def _track(self, intent_id: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run an intent's task; it is forgotten when it ends."""
@@ -511,3 +548,53 @@ class AlpacaBroker:
                     continue
                 if snap is not None:
                     await self._apply(snap)
+
+    # ------------------------------------------------------------------ account controls
+    async def set_trade_suspension(
+        self, suspended: bool, tries: int = 5, retry_s: float = 1.0
+    ) -> bool:
+        """PATCH the account configuration's `suspend_trade` (the broker-side kill switch).
+
+        Retries failures (doubling the wait, at most MAX_RETRY_S) up to `tries` times; True once
+        the broker's answer shows the wanted value, False if it never did (logged CRITICAL).
+        """
+        body = {"suspend_trade": suspended}
+        delay = retry_s
+        last = ""
+        for attempt in range(1, tries + 1):
+            patch = functools.partial(self.rest.client.patch, "/account/configurations", body)
+            try:
+                answer: Any = await asyncio.to_thread(patch)
+            except Exception as exc:
+                last = str(classify(exc))
+            else:
+                if isinstance(answer, dict) and answer.get("suspend_trade") is suspended:
+                    self.counters["suspend_trade_set"] += 1
+                    log.warning("alpaca account suspend_trade set", suspend_trade=suspended)
+                    return True
+                last = f"unexpected answer {answer!r}"
+            log.warning(
+                "alpaca suspend_trade not set yet", attempt=attempt, tries=tries, error=last
+            )
+            if attempt < tries:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_S)
+        self.counters["suspend_trade_failed"] += 1
+        log.critical(
+            "could not set the alpaca account's suspend_trade: the broker-side halt is NOT set",
+            suspend_trade=suspended,
+            error=last,
+        )
+        return False
+
+    async def option_activities(self, after: datetime | None = None) -> list[OptionActivity]:
+        """Exercise, assignment and expiry activities (oldest first); malformed ones are logged
+        and skipped. Failures raise RestError."""
+        out: list[OptionActivity] = []
+        for raw in await fetch_option_activities(self.rest, after):
+            try:
+                out.append(parse_activity(raw))
+            except ActivityError as err:
+                self.counters["malformed_activities"] += 1
+                log.error("option activity skipped", error=str(err))
+        return out

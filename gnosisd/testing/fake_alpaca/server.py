@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 
 from gnosisd.bus.events import ChainSnapshot
 from gnosisd.core.occ import parse_occ
+from gnosisd.testing.fake_alpaca.bar_history import BAR_PATHS, BarHistory
 from gnosisd.testing.fake_alpaca.chain_data import contract_json, snapshot_json
 from gnosisd.testing.fake_alpaca.http import HttpRequest, HttpResponse, HttpServer
 from gnosisd.testing.fake_alpaca.market import MarketHub, kind_of_path
@@ -122,6 +123,7 @@ class FakeAlpaca:
         self.contracts: dict[str, dict[str, Any]] = {}  # OCC symbol -> contract JSON
         self.snapshots: dict[str, dict[str, Any]] = {}  # OCC symbol -> snapshot JSON
         self.stock_quotes: dict[str, dict[str, Any]] = {}
+        self.bar_history: BarHistory | None = None  # daily stock and option bars (bar_history.py)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request
         self.trading_clients: set[_TradingClient] = set()
         self.trading_connections = 0
@@ -209,6 +211,32 @@ class FakeAlpaca:
             "z": "C",
         }
 
+    # ------------------------------------------------------------------ scripting activities
+    def add_option_activity(
+        self, kind: str, symbol: str, qty: int, day: date | None = None, net_amount: str = "0"
+    ) -> dict[str, Any]:
+        """Record a non-trade option activity (OPASN, OPEXC or OPEXP) as Alpaca lists it; the
+        option position it takes `qty` contracts from (if any) shrinks by that much."""
+        when = day or datetime.fromtimestamp(self.now_ns() / 1e9, tz=UTC).date()
+        position = self.positions.get(symbol)
+        if position is not None and position.qty:
+            taken = min(qty, abs(position.qty))
+            position.apply(-taken if position.qty > 0 else taken, Decimal(0))
+        activity = {
+            "id": f"{when.strftime('%Y%m%d')}000000000::{uuid.uuid4()}",
+            "activity_type": kind,
+            "date": when.isoformat(),
+            "net_amount": net_amount,
+            "symbol": symbol,
+            "qty": str(qty),
+            "description": {"OPASN": "Option Assignment", "OPEXC": "Option Exercise"}.get(
+                kind, "Option Expiry"
+            ),
+            "status": "executed",
+        }
+        self.activities.append(activity)
+        return activity
+
     # ------------------------------------------------------------------ scripting orders
     def add_fault(self, fault: HttpFault) -> None:
         self.faults.append(fault)
@@ -249,6 +277,8 @@ class FakeAlpaca:
             )
         order.filled_qty += units
         order.updated_ns = now
+        for leg in order.legs:
+            self.activities.append(_fill_activity(order, leg, units, prices[leg.symbol], now))
         done = order.filled_qty == order.qty
         order.status = "filled" if done else "partially_filled"
         if done:
@@ -415,7 +445,7 @@ class FakeAlpaca:
                 self.configuration.update(req.json() or {})
             return HttpResponse.json(200, self.configuration)
         if p == "/v2/account/activities" and m == "GET":
-            return HttpResponse.json(200, self.activities)
+            return HttpResponse.json(200, self._activities(q))
         if p == "/v2/clock" and m == "GET":
             return HttpResponse.json(200, self._clock())
         if p == "/v2/positions" and m == "GET":
@@ -450,10 +480,36 @@ class FakeAlpaca:
             wanted = [s for s in q.get("symbols", "").split(",") if s in self.snapshots]
             quotes = {s: self.snapshots[s]["latestQuote"] for s in wanted}
             return HttpResponse.json(200, {"quotes": quotes})
+        if p in BAR_PATHS and m == "GET":  # historical daily bars (stocks and options)
+            if self.bar_history is None:
+                return HttpResponse.json(200, {"bars": {}, "next_page_token": None})
+            return HttpResponse.json(200, self.bar_history.answer(p, q))
         if p == "/v2/stocks/quotes/latest" and m == "GET":
             wanted = [s for s in q.get("symbols", "").split(",") if s in self.stock_quotes]
             return HttpResponse.json(200, {"quotes": {s: self.stock_quotes[s] for s in wanted}})
         return HttpResponse.error(404, 40410000, f"endpoint not found: {m} {p}")
+
+    def _activities(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        """Account activities, filtered by `activity_types` and `after`, paged by `page_token`."""
+        rows = list(self.activities)
+        types = set(filter(None, q.get("activity_types", "").split(",")))
+        if types:
+            rows = [a for a in rows if a.get("activity_type") in types]
+        if "after" in q:
+            after = datetime.fromisoformat(q["after"].replace("Z", "+00:00"))
+            rows = [
+                a
+                for a in rows
+                if "transaction_time" not in a
+                or datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")) > after
+            ]
+        if q.get("direction", "desc") == "desc":
+            rows.reverse()
+        token = q.get("page_token")
+        if token:
+            ids = [a.get("id") for a in rows]
+            rows = rows[ids.index(token) + 1 :] if token in ids else []
+        return rows[: int(q.get("page_size") or 100)]
 
     def _clock(self) -> dict[str, Any]:
         now = datetime.fromtimestamp(self.now_ns() / 1e9, tz=UTC)
@@ -542,6 +598,27 @@ class FakeAlpaca:
         page = symbols[start : start + limit]
         token = str(start + limit) if start + limit < len(symbols) else None
         return {"snapshots": {s: self.snapshots[s] for s in page}, "next_page_token": token}
+
+
+def _fill_activity(
+    order: FakeOrder, leg: FakeLeg, units: int, price: Decimal, ts_ns: int
+) -> dict[str, Any]:
+    """A FILL account activity for one leg of a fill, as /v2/account/activities shows it."""
+    qty = leg.ratio * units
+    return {
+        "id": f"{ts_ns // 1_000_000}::{uuid.uuid4()}",
+        "activity_type": "FILL",
+        "transaction_time": iso(ts_ns),
+        "type": "fill" if order.filled_qty == order.qty else "partial_fill",
+        "price": dec_text(price),
+        "qty": str(qty),
+        "side": leg.side,
+        "symbol": leg.symbol,
+        "leaves_qty": str(leg.ratio * order.remaining),
+        "order_id": leg.id if order.mleg else order.id,  # a multi-leg order fills by leg order
+        "cum_qty": str(leg.filled_qty),
+        "order_status": "filled" if order.filled_qty == order.qty else "partially_filled",
+    }
 
 
 def _fault_response(fault: HttpFault) -> HttpResponse | None:
