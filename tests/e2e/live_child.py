@@ -13,63 +13,28 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from gnosisd.broker.alpaca.config import AlpacaCredentials, resolve_endpoints
-from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
+from gnosisd.bus.events import ChainSnapshot, SubmitOrder
 from gnosisd.bus.topics import Topic
 from gnosisd.core.calendar import TradingCalendar
-from gnosisd.core.clock import ns_to_datetime
-from gnosisd.core.enums import OptionType, PositionEffect, Side
-from gnosisd.core.occ import parse_occ
 from gnosisd.runtime.daemon import Daemon, RunOptions
 from gnosisd.runtime.live import AlpacaConnection
 from gnosisd.runtime.logging import configure_logging, shutdown_logging
 from tests.e2e.conftest import make_settings
+from tests.live_support import ShiftedClock, natural_call_spread
 
 STRIKES = {"fill": (Decimal(500), Decimal(505)), "work": (Decimal(490), Decimal(495))}
-
-
-class ShiftedClock:
-    def __init__(self, offset_ns: int) -> None:
-        self.offset_ns = offset_ns
-
-    def now_ns(self) -> int:
-        return time.time_ns() + self.offset_ns
-
-    def now(self) -> Any:
-        return ns_to_datetime(self.now_ns())
 
 
 def spread(chain: ChainSnapshot, intent_id: str) -> SubmitOrder:
     """A one-lot call debit spread at its natural; strikes by the id's kind (`fill` / `work`)."""
     buy, sell = STRIKES["work" if "work" in intent_id else "fill"]
-    expiry = chain.expiries[0]
-    calls = {
-        parse_occ(s).strike: i
-        for i, s in enumerate(chain.symbols)
-        if chain.is_call[i] and chain.expiries[chain.expiry_idx[i]] == expiry
-    }
-    legs = []
-    for strike, side in ((buy, Side.BUY), (sell, Side.SELL)):
-        c = parse_occ(chain.symbols[calls[strike]])
-        legs.append(OrderLeg(c.symbol, side, 1, OptionType.CALL, c.strike, c.expiry))
-    natural = Decimal(str(chain.ask[calls[buy]])) - Decimal(str(chain.bid[calls[sell]]))
-    return SubmitOrder(
-        intent_id=intent_id,
-        underlying="SPY",
-        ts_ns=chain.ts_ns,
-        effect=PositionEffect.OPEN,
-        legs=tuple(legs),
-        quantity=1,
-        limit_price=natural,
-        strategy_type="call_debit_spread",
-    )
+    return natural_call_spread(chain, intent_id, buy, sell)
 
 
 def write_status(daemon: Daemon, path: Path, phase: str) -> None:

@@ -12,68 +12,20 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from gnosisd.broker.alpaca.config import AlpacaCredentials, resolve_endpoints
-from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
 from gnosisd.bus.topics import Topic
 from gnosisd.cli import main
 from gnosisd.core.calendar import TradingCalendar
-from gnosisd.core.clock import NEW_YORK, datetime_to_ns, ns_to_datetime
-from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
-from gnosisd.core.occ import parse_occ
+from gnosisd.core.enums import RiskReason
 from gnosisd.runtime.daemon import Daemon, RunOptions
-from gnosisd.runtime.live import AlpacaConnection
 from gnosisd.runtime.logging import configure_logging, shutdown_logging
 from gnosisd.testing.chains import make_chain
 from gnosisd.testing.fake_alpaca import FakeAlpaca, FakeOrder
 from tests.e2e.conftest import journal_lines, make_settings
-
-SESSION_TIME = datetime(2026, 12, 2, 11, 0, tzinfo=NEW_YORK)  # a Wednesday, market open
-
-
-class ShiftedClock:
-    """Wall-clock time moved by a fixed offset (time still passes)."""
-
-    def __init__(self, at: datetime) -> None:
-        self.offset_ns = datetime_to_ns(at) - time.time_ns()
-
-    def now_ns(self) -> int:
-        return time.time_ns() + self.offset_ns
-
-    def now(self) -> datetime:
-        return ns_to_datetime(self.now_ns())
-
-
-def _spread(chain: ChainSnapshot, intent_id: str) -> SubmitOrder:
-    """A one-lot call debit spread on the chain's nearest expiry, priced at its natural."""
-    expiry = chain.expiries[0]
-    calls = {
-        parse_occ(s).strike: i
-        for i, s in enumerate(chain.symbols)
-        if chain.is_call[i] and chain.expiries[chain.expiry_idx[i]] == expiry
-    }
-    buy, sell = Decimal(500), Decimal(505)
-    legs = []
-    for strike, side in ((buy, Side.BUY), (sell, Side.SELL)):
-        c = parse_occ(chain.symbols[calls[strike]])
-        legs.append(OrderLeg(c.symbol, side, 1, OptionType.CALL, c.strike, c.expiry))
-    natural = Decimal(str(chain.ask[calls[buy]])) - Decimal(str(chain.bid[calls[sell]]))
-    return SubmitOrder(
-        intent_id=intent_id,
-        underlying="SPY",
-        ts_ns=chain.ts_ns,
-        effect=PositionEffect.OPEN,
-        legs=tuple(legs),
-        quantity=1,
-        limit_price=natural,
-        idea_id=None,
-        strategy_type="call_debit_spread",
-    )
+from tests.live_support import SESSION_TIME, ShiftedClock, fake_connection, natural_call_spread
 
 
 async def _until(predicate: object, within_s: float = 10.0) -> None:
@@ -102,14 +54,7 @@ async def test_live_daemon_trades_one_order_through_the_guard_to_alpaca_and_stop
             await server.fill(order)
 
         fake.fill_policy = fill_at_limit
-        endpoints = resolve_endpoints(
-            "paper",
-            trading_url=fake.rest_url,
-            data_url=fake.rest_url,
-            data_stream_url=fake.stream_url,
-            trading_stream_url=fake.trading_stream_url,
-        )
-        connection = AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret))
+        connection = fake_connection(fake)
         options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
         configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
@@ -121,14 +66,16 @@ async def test_live_daemon_trades_one_order_through_the_guard_to_alpaca_and_stop
             assert daemon.summary.sessions == [SESSION_TIME.date()]  # the calendar timer
             live_chain = daemon.market.chain("SPY")
             assert live_chain is not None
-            intent = _spread(live_chain, "e2e-alpaca-spread-1")
+            intent = natural_call_spread(live_chain, "e2e-alpaca-spread-1")
             await daemon.bus.publish(Topic.INTENTS, intent)
             await _until(lambda: daemon.summary.fills >= 1)
             # trade_updates down (and kept down): new opening orders are refused before the guard.
             fake.reject_trading_auth = True
             await fake.disconnect("trading")
             await _until(lambda: not broker.stream_up)
-            await daemon.bus.publish(Topic.INTENTS, _spread(live_chain, "e2e-alpaca-spread-2"))
+            await daemon.bus.publish(
+                Topic.INTENTS, natural_call_spread(live_chain, "e2e-alpaca-spread-2")
+            )
             await _until(lambda: sum(daemon.summary.rejected.values()) >= 1)
             daemon.request_stop("test")
             summary = await asyncio.wait_for(run, 20)

@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from gnosisd.broker.alpaca.config import AlpacaCredentials, resolve_endpoints
 from gnosisd.bus.topics import Topic
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.risk.killswitch import HALT_STATE
 from gnosisd.runtime.daemon import Daemon, RunOptions
-from gnosisd.runtime.live import AlpacaConnection
 from gnosisd.runtime.logging import configure_logging, shutdown_logging
 from gnosisd.testing.chains import make_chain
 from gnosisd.testing.fake_alpaca import FakeAlpaca, FakeOrder
 from tests.e2e.conftest import log_lines, make_settings
-from tests.e2e.test_alpaca_daemon import SESSION_TIME, ShiftedClock, _spread, _until
+from tests.e2e.test_alpaca_daemon import _until
+from tests.live_support import SESSION_TIME, ShiftedClock, fake_connection, natural_call_spread
 
 
 async def test_latched_halt_flattens_through_alpaca_suspends_the_account_and_books_activities(
@@ -40,14 +39,7 @@ async def test_latched_halt_flattens_through_alpaca_suspends_the_account_and_boo
             await server.fill(order)
 
         fake.fill_policy = fill_at_limit
-        endpoints = resolve_endpoints(
-            "paper",
-            trading_url=fake.rest_url,
-            data_url=fake.rest_url,
-            data_stream_url=fake.stream_url,
-            trading_stream_url=fake.trading_stream_url,
-        )
-        connection = AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret))
+        connection = fake_connection(fake)
         options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
         configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
@@ -59,7 +51,7 @@ async def test_latched_halt_flattens_through_alpaca_suspends_the_account_and_boo
             await _until(lambda: getattr(daemon.live, "reconciliation", True) is not None)
             live_chain = daemon.market.chain("SPY")
             assert live_chain is not None
-            intent = _spread(live_chain, "e2e-halt-spread-1")
+            intent = natural_call_spread(live_chain, "e2e-halt-spread-1")
             await daemon.bus.publish(Topic.INTENTS, intent)
             await _until(lambda: len(daemon.ledger.positions()) == 1)
             (held,) = daemon.ledger.positions()
@@ -117,14 +109,7 @@ async def test_operator_resume_clears_suspend_trade_only_when_configured(
     )
     async with FakeAlpaca(now_ns=clock.now_ns) as fake:
         fake.load_chain(make_chain(as_of_ns=clock.now_ns()), quote_ts_ns=clock.now_ns())
-        endpoints = resolve_endpoints(
-            "paper",
-            trading_url=fake.rest_url,
-            data_url=fake.rest_url,
-            data_stream_url=fake.stream_url,
-            trading_stream_url=fake.trading_stream_url,
-        )
-        connection = AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret))
+        connection = fake_connection(fake)
         options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
         configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:

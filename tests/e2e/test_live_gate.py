@@ -12,17 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from gnosisd.broker.alpaca.config import AlpacaCredentials, resolve_endpoints
 from gnosisd.bus.topics import Topic
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.enums import RiskReason
 from gnosisd.runtime.daemon import Daemon, RunOptions
-from gnosisd.runtime.live import AlpacaConnection
 from gnosisd.runtime.logging import configure_logging, shutdown_logging
 from gnosisd.testing.chains import make_chain
 from gnosisd.testing.fake_alpaca import FakeAlpaca, FakeOrder
 from tests.e2e.conftest import journal_lines, make_settings
-from tests.e2e.test_alpaca_daemon import SESSION_TIME, ShiftedClock, _spread, _until
+from tests.e2e.test_alpaca_daemon import _until
+from tests.live_support import SESSION_TIME, ShiftedClock, fake_connection, natural_call_spread
 
 
 @pytest.mark.parametrize(
@@ -49,14 +48,7 @@ async def test_live_orders_reach_alpaca_only_with_both_flags(
             await server.fill(order)
 
         fake.fill_policy = fill_at_limit
-        endpoints = resolve_endpoints(
-            "live",
-            trading_url=fake.rest_url,
-            data_url=fake.rest_url,
-            data_stream_url=fake.stream_url,
-            trading_stream_url=fake.trading_stream_url,
-        )
-        connection = AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret))
+        connection = fake_connection(fake, "live")
         options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
         configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
@@ -66,7 +58,7 @@ async def test_live_orders_reach_alpaca_only_with_both_flags(
             await _until(lambda: daemon.summary.contexts >= 1)
             chain = daemon.market.chain("SPY")
             assert chain is not None
-            await daemon.bus.publish(Topic.INTENTS, _spread(chain, "gate-1"))
+            await daemon.bus.publish(Topic.INTENTS, natural_call_spread(chain, "gate-1"))
             await _until(lambda: daemon.summary.approved + sum(daemon.summary.rejected.values()))
             if env_flag and config_flag:
                 await _until(lambda: daemon.summary.fills >= 1)

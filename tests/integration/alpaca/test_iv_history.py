@@ -12,7 +12,6 @@ import pytest
 from alpaca.data.historical.option import OptionHistoricalDataClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
 
-from gnosisd.broker.alpaca.config import AlpacaCredentials, resolve_endpoints
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.clock import NEW_YORK, LiveClock
 from gnosisd.core.config import VolatilityConfig
@@ -26,10 +25,10 @@ from gnosisd.feeds.alpaca.iv_history import (
     nearest_strike,
 )
 from gnosisd.runtime.daemon import Daemon, RunOptions
-from gnosisd.runtime.live import AlpacaConnection
 from gnosisd.testing.fake_alpaca import FakeAlpaca, HttpFault
 from gnosisd.testing.fake_alpaca.bar_history import BarHistory
 from tests.e2e.conftest import make_settings
+from tests.live_support import fake_connection
 
 TODAY = date(2026, 11, 20)
 LOOKBACK = 40
@@ -182,14 +181,7 @@ async def test_the_live_daemon_merges_broker_points_into_its_engine_at_start(
     closes, vols = market(today=now.date())
     fake.bar_history = BarHistory("SPY", closes, vols)
     settings = make_settings(tmp_path, volatility={"lookback_days": LOOKBACK})
-    endpoints = resolve_endpoints(
-        "paper",
-        trading_url=fake.rest_url,
-        data_url=fake.rest_url,
-        data_stream_url=fake.stream_url,
-        trading_stream_url=fake.trading_stream_url,
-    )
-    connection = AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret), broker=False)
+    connection = fake_connection(fake, broker=False)
     options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
     daemon = Daemon(settings, options, TradingCalendar(), LiveClock(), alpaca=connection)
     vol = daemon.analytics["SPY"].volatility

@@ -34,6 +34,7 @@ from gnosisd.testing.fake_alpaca import FakeAlpaca
 from tests.e2e.conftest import log_lines, make_settings
 from tests.integration.alpaca.conftest import BrokerFactory
 from tests.integration.alpaca.support import C500, C505, call_spread, chain, leg, until
+from tests.live_support import fake_connection
 
 HOLD = ExecutionPolicy(steps=1, step_seconds=30.0, retry_seconds=0.02)
 
@@ -140,14 +141,7 @@ async def test_books_that_disagree_with_the_broker_halt_opening_orders_and_say_w
     )
     async with FakeAlpaca(now_ns=clock.now_ns) as fake:
         fake.load_chain(make_chain(as_of_ns=clock.now_ns()), quote_ts_ns=clock.now_ns())
-        endpoints = resolve_endpoints(
-            "paper",
-            trading_url=fake.rest_url,
-            data_url=fake.rest_url,
-            data_stream_url=fake.stream_url,
-            trading_stream_url=fake.trading_stream_url,
-        )
-        connection = AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret))
+        connection = fake_connection(fake)
         options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
         configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
@@ -251,14 +245,7 @@ async def test_a_restart_knows_todays_loss_from_the_broker_and_refuses_opening_o
     async with FakeAlpaca(now_ns=clock.now_ns) as fake:
         fake.load_chain(make_chain(as_of_ns=clock.now_ns()), quote_ts_ns=clock.now_ns())
         fake.account["equity"] = "98500"  # last_equity 100000: the account lost 1500 today
-        endpoints = resolve_endpoints(
-            "paper",
-            trading_url=fake.rest_url,
-            data_url=fake.rest_url,
-            data_stream_url=fake.stream_url,
-            trading_stream_url=fake.trading_stream_url,
-        )
-        connection = AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret))
+        connection = fake_connection(fake)
         options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
         configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
