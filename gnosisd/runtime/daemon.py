@@ -195,7 +195,12 @@ class Daemon:
             self.ledger = Ledger(Decimal(str(settings.execution.initial_cash)))
         self.broker = SimBroker(settings.execution, self.ledger)
         self.live = (
-            LiveSource(self, alpaca, restored.sent if restored is not None else None)
+            LiveSource(
+                self,
+                alpaca,
+                restored.sent if restored is not None else None,
+                restored.activities if restored is not None else None,
+            )
             if alpaca is not None
             else None
         )
@@ -248,8 +253,13 @@ class Daemon:
         """Write the ledger and the intents sent to the broker through (live clock only)."""
         if self.books is None:
             return
-        sent = self.live.sent if self.live is not None else {}
-        self.books.save(LiveBooks(self.ledger.to_state(), sent), self.clock.now_ns())
+        live = self.live
+        books = LiveBooks(
+            self.ledger.to_state(),
+            live.sent if live is not None else {},
+            live.activity_book.to_state() if live is not None else None,
+        )
+        self.books.save(books, self.clock.now_ns())
 
     # ------------------------------------------------------------------ observability
     def _init_observability(self) -> None:
@@ -337,7 +347,7 @@ class Daemon:
                 if kill_file.exists():
                     self.request_halt(f"kill file {kill_file}")
             elif not kill_file.exists() and not halt_doc.exists():
-                self.guard.release_halt("operator resume", self.clock.now_ns())
+                self.guard.release_halt(OPERATOR_RESUME, self.clock.now_ns())
                 await self._publish_state_changes()
 
     async def stop_requested(self) -> None:

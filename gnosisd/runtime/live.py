@@ -85,9 +85,15 @@ class LiveSource:
         daemon: Daemon,
         connection: AlpacaConnection,
         sent: dict[str, SentIntent] | None = None,
+        activities: dict[str, Any] | None = None,
     ) -> None:
         self.daemon = daemon
         d = daemon
+        # Booked exercise/assignment activities, saved with the ledger (Daemon.save_books); a
+        # state directory from before that kept them in their own document is still read.
+        self.activity_book = OptionActivityBook.from_state(
+            activities if activities is not None else d.state_store.load(ACTIVITY_STATE)
+        )
         e = connection.endpoints
         config = AlpacaFeedConfig(
             symbols=tuple(d.options.symbols),
@@ -467,8 +473,7 @@ class LiveSource:
         held just before), so a later OPASN/OPEXC for them is recognised as ours."""
         if self.broker is None:
             return
-        d = self.daemon
-        book = OptionActivityBook.from_state(d.state_store.load(ACTIVITY_STATE))
+        book = self.activity_book
         for p in before:
             raw = settlement.get(p.underlying)
             if raw is None:
@@ -481,7 +486,7 @@ class LiveSource:
                 value = leg.ratio * max(intrinsic, Decimal(0))
                 book.note_settled(leg.symbol, leg.ratio * p.quantity, day, value)
         book.prune(day)
-        d.state_store.save(ACTIVITY_STATE, book.to_state())
+        self.daemon.save_books()  # with the settled ledger, in one atomic write
 
     def sync_option_activities(self, why: str) -> asyncio.Task[list[ActivityOutcome]] | None:
         """Poll exercise/assignment/expiry activities in the background and book new ones."""
@@ -500,8 +505,8 @@ class LiveSource:
         except RestError as err:
             log.error("option activities not fetched", error=str(err), why=why)
             return []
-        # No await from here on: the state document is read, changed and saved in one step.
-        book = OptionActivityBook.from_state(d.state_store.load(ACTIVITY_STATE))
+        # No await from here on: the activity book and the ledger change and are saved together.
+        book = self.activity_book
         outcomes: list[ActivityOutcome] = []
         closing = {
             leg.symbol
@@ -522,8 +527,7 @@ class LiveSource:
             outcome = book_activity(book, d.ledger, activity, price)
             self._audit_activity(outcome)
             outcomes.append(outcome)
-        d.state_store.save(ACTIVITY_STATE, book.to_state())
-        if any(o.settlements for o in outcomes):
+        if outcomes:
             d.save_books()
         log.info("option activities checked", why=why, new=len(outcomes))
         return outcomes

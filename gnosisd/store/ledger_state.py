@@ -41,6 +41,10 @@ class LiveBooks:
 
     ledger: dict[str, Any] | None = None
     sent: dict[str, SentIntent] = field(default_factory=dict)
+    # Exercise/assignment activities already booked (broker.alpaca.activities.OptionActivityBook
+    # state): in the same atomic document as the ledger they changed, so a crash cannot leave
+    # one without the other.
+    activities: dict[str, Any] | None = None
 
 
 def intent_to_state(intent: SubmitOrder) -> dict[str, Any]:
@@ -119,7 +123,15 @@ class LiveBooksStore:
             for iid, s in books.sent.items()
             if not (s.done and now_ns - s.intent.ts_ns > KEEP_DONE_NS)
         }
-        self.store.save(LEDGER_STATE, {"version": VERSION, "ledger": books.ledger, "sent": sent})
+        self.store.save(
+            LEDGER_STATE,
+            {
+                "version": VERSION,
+                "ledger": books.ledger,
+                "sent": sent,
+                "option_activities": books.activities,
+            },
+        )
 
     def load(self) -> LiveBooks | None:
         """The saved books, None on a first start; ValueError if the document is malformed."""
@@ -149,4 +161,9 @@ class LiveBooksStore:
                 f"{self.store.path(LEDGER_STATE)}: a sent intent is malformed: {exc}"
             ) from exc
         ledger = doc.get("ledger")
-        return LiveBooks(ledger=dict(ledger) if isinstance(ledger, dict) else None, sent=sent)
+        activities = doc.get("option_activities")
+        return LiveBooks(
+            ledger=dict(ledger) if isinstance(ledger, dict) else None,
+            sent=sent,
+            activities=dict(activities) if isinstance(activities, dict) else None,
+        )

@@ -89,8 +89,11 @@ async def test_latched_halt_flattens_through_alpaca_suspends_the_account_and_boo
         ("stock delivered by option exercise/assignment: operator action required", "error"),
     ]
     assert alerts[1]["shares"] == -100
-    state = daemon.state_store.load("option_activities")
-    assert isinstance(state, dict) and {unknown["id"], assigned["id"]} <= set(state["booked"])
+    # Booked ids are saved with the ledger they changed, in one atomic document.
+    books = daemon.state_store.load("ledger")
+    assert isinstance(books, dict)
+    booked = set(books["option_activities"]["booked"])
+    assert {unknown["id"], assigned["id"]} <= booked
 
 
 def _states(logs: Path) -> list[str]:

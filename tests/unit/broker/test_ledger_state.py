@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gnosisd.broker.alpaca.activities import OptionActivityBook
 from gnosisd.broker.ledger import Ledger
 from gnosisd.core.enums import OptionType, Side
 from gnosisd.store.ledger_state import LiveBooks, LiveBooksStore, SentIntent
@@ -112,3 +113,18 @@ def test_saved_intents_round_trip_and_old_done_ones_are_dropped(tmp_path: Path) 
     assert books.sent["open-a"].exit_rules == {"take_profit_pct": 0.5}
     assert books.sent["open-a"].done is False
     assert books.ledger == _book().to_state()
+
+
+def test_booked_activities_are_saved_in_the_same_document_as_the_ledger(tmp_path: Path) -> None:
+    activities = OptionActivityBook()
+    activities.mark_booked("act-1")
+    activities.note_settled(sym(C, 450), 2, DAY, Decimal("1.25"))
+    store = LiveBooksStore(StateStore(tmp_path))
+    store.save(LiveBooks(_book().to_state(), {}, activities.to_state()), now_ns=TS)
+    books = store.load()
+    assert books is not None and books.activities is not None
+    restored = OptionActivityBook.from_state(books.activities)
+    assert restored.booked("act-1") and not restored.booked("act-2")
+    assert restored.to_state() == activities.to_state()
+    assert books.ledger == _book().to_state()
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".json"] == ["ledger.json"]
