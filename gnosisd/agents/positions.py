@@ -9,7 +9,7 @@ window (the last minutes before the close) a position with a leg expiring today 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -212,6 +212,7 @@ class PositionManager:
         self._flatten: str | None = None
         self._flagged: set[tuple[str, date]] = set()
         self._flags: list[PinRiskFlag] = []
+        self._best_changed = False
 
     @property
     def flattening(self) -> str | None:
@@ -238,6 +239,23 @@ class PositionManager:
     def high_water(self, position_id: str) -> Decimal | None:
         """Best P&L per share seen for an open position (None before its first mark)."""
         return self._best.get(position_id)
+
+    def high_water_state(self) -> dict[str, str]:
+        """The high-water marks by position id (Decimal strings), for the saved books; clears
+        `high_water_changed`."""
+        self._best_changed = False
+        return {pid: str(best) for pid, best in self._best.items()}
+
+    @property
+    def high_water_changed(self) -> bool:
+        """True when a high-water mark moved since the last `high_water_state()`."""
+        return self._best_changed
+
+    def restore_high_water(self, saved: Mapping[str, str]) -> None:
+        """Take back the high-water marks of a previous run (after a restart), so trailing and
+        breakeven stops keep their reference instead of restarting from the next mark."""
+        for pid, best in saved.items():
+            self._best[str(pid)] = Decimal(best)
 
     def clear_pending(self, position_id: str) -> None:
         """Forget a pending close (the broker filled, rejected or cancelled it)."""
@@ -299,6 +317,7 @@ class PositionManager:
             self._pending.add(position.position_id)
         for gone in self._best.keys() - alive:
             del self._best[gone]
+            self._best_changed = True
         self._pending &= alive
         self._flagged = {k for k in self._flagged if k[0] in alive and k[1] >= today}
         return orders
@@ -307,7 +326,9 @@ class PositionManager:
         pnl = mark - position.entry_net_price
         prev = self._best.get(position.position_id)
         best = pnl if prev is None else max(prev, pnl)
-        self._best[position.position_id] = best
+        if best != prev:
+            self._best[position.position_id] = best
+            self._best_changed = True
         return best
 
     def _pin_flag(

@@ -191,6 +191,7 @@ class Daemon:
         restored = self._load_books()
         if restored is not None and restored.ledger is not None:
             self.ledger = Ledger.from_state(restored.ledger)
+            self.positions.restore_high_water(restored.high_water)
         else:
             self.ledger = Ledger(Decimal(str(settings.execution.initial_cash)))
         self.broker = SimBroker(settings.execution, self.ledger)
@@ -258,6 +259,7 @@ class Daemon:
             self.ledger.to_state(),
             live.sent if live is not None else {},
             live.activity_book.to_state() if live is not None else None,
+            self.positions.high_water_state(),
         )
         self.books.save(books, self.clock.now_ns())
 
@@ -663,6 +665,8 @@ class Daemon:
         held = self.ledger.positions()
         window = expiry_window(self.calendar, self.settings.expiry, event.ts_ns) if held else None
         intents = self.positions.evaluate(held, event, event.ts_ns, window)
+        if self.positions.high_water_changed:
+            self.save_books()  # trailing stops keep their reference across a restart
         for flag in self.positions.pop_pin_flags():
             self.audit.warning(
                 "pin risk",

@@ -45,6 +45,8 @@ class LiveBooks:
     # state): in the same atomic document as the ledger they changed, so a crash cannot leave
     # one without the other.
     activities: dict[str, Any] | None = None
+    # The position manager's high-water marks (trailing/breakeven stops) by position id.
+    high_water: dict[str, str] = field(default_factory=dict)
 
 
 def intent_to_state(intent: SubmitOrder) -> dict[str, Any]:
@@ -130,6 +132,7 @@ class LiveBooksStore:
                 "ledger": books.ledger,
                 "sent": sent,
                 "option_activities": books.activities,
+                "high_water": books.high_water,
             },
         )
 
@@ -162,8 +165,16 @@ class LiveBooksStore:
             ) from exc
         ledger = doc.get("ledger")
         activities = doc.get("option_activities")
+        high_water = doc.get("high_water") or {}
+        try:
+            marks = {str(k): str(Decimal(str(v))) for k, v in dict(high_water).items()}
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise ValueError(
+                f"{self.store.path(LEDGER_STATE)}: high_water is malformed: {exc}"
+            ) from exc
         return LiveBooks(
             ledger=dict(ledger) if isinstance(ledger, dict) else None,
             sent=sent,
             activities=dict(activities) if isinstance(activities, dict) else None,
+            high_water=marks,
         )

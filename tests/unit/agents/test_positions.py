@@ -249,6 +249,28 @@ def test_trailing_stop_closes_when_pnl_falls_the_trail_below_its_best() -> None:
     assert _run_up_and_back(rules, 503.0) == [None, None, "trailing_stop"]
 
 
+def test_a_restarted_manager_keeps_the_trailing_stop_reference_it_is_given() -> None:
+    rules = {**NO_TARGET, "trailing_stop_pct": 0.25}
+    flat = chain(500.0)
+    entry = mid(flat, leg(flat, OptionType.CALL, 500, 1).symbol)
+    before = PositionManager()
+    for spot in (500.0, 510.0):
+        ch = chain(spot)
+        before.evaluate([long_call(ch, entry, rules=rules)], ch, TS)
+    assert before.high_water_changed
+    saved = before.high_water_state()
+    assert not before.high_water_changed and saved  # Decimal strings by position id
+    back = chain(503.0)
+    position = long_call(back, entry, rules=rules)
+    fresh = PositionManager()  # a restart without the saved marks: the run-up is forgotten
+    assert fresh.evaluate([position], back, TS) == []
+    restored = PositionManager()
+    restored.restore_high_water(saved)
+    assert {k: str(restored.high_water(k)) for k in saved} == saved
+    (close,) = restored.evaluate([position], back, TS)
+    assert close.exit_reason == "trailing_stop"
+
+
 def test_stop_moves_to_breakeven_once_the_trigger_was_reached() -> None:
     rules = {**NO_TARGET, "breakeven_trigger_pct": 0.3}
     assert _run_up_and_back(rules, 501.0) == [None, None, None]

@@ -115,14 +115,16 @@ def test_saved_intents_round_trip_and_old_done_ones_are_dropped(tmp_path: Path) 
     assert books.ledger == _book().to_state()
 
 
-def test_booked_activities_are_saved_in_the_same_document_as_the_ledger(tmp_path: Path) -> None:
+def test_activities_and_high_water_marks_are_saved_in_the_ledgers_document(tmp_path: Path) -> None:
     activities = OptionActivityBook()
     activities.mark_booked("act-1")
     activities.note_settled(sym(C, 450), 2, DAY, Decimal("1.25"))
     store = LiveBooksStore(StateStore(tmp_path))
-    store.save(LiveBooks(_book().to_state(), {}, activities.to_state()), now_ns=TS)
+    marks = {"pos-1": "0.35", "pos-2": "-1.10"}
+    store.save(LiveBooks(_book().to_state(), {}, activities.to_state(), marks), now_ns=TS)
     books = store.load()
     assert books is not None and books.activities is not None
+    assert books.high_water == marks  # trailing-stop references, exact
     restored = OptionActivityBook.from_state(books.activities)
     assert restored.booked("act-1") and not restored.booked("act-2")
     assert restored.to_state() == activities.to_state()
