@@ -1,7 +1,7 @@
 """Fake Alpaca servers (REST, market-data and trading websockets) for tests of the real alpaca-py client.
 
-`FakeAlpaca` starts everything on 127.0.0.1; message builders live in `market`, the order book in
-`orders`. Nothing here imports alpaca: it is the other end of the wire.
+`FakeAlpaca` (`server`) starts everything on 127.0.0.1; REST answers live in `rest_routes`, the
+trade_updates stream in `trading_stream`, message builders in `market`, the order book in `orders`. Nothing here imports alpaca: it is the other end of the wire.
 """
 
 from gnosisd.testing.fake_alpaca.http import HttpRequest, HttpResponse
@@ -15,7 +15,8 @@ from gnosisd.testing.fake_alpaca.market import (
     ts,
 )
 from gnosisd.testing.fake_alpaca.orders import FakeLeg, FakeOrder, FakePosition
-from gnosisd.testing.fake_alpaca.server import FakeAlpaca, FillPolicy, HttpFault
+from gnosisd.testing.fake_alpaca.rest_routes import HttpFault
+from gnosisd.testing.fake_alpaca.server import FakeAlpaca, FillPolicy
 
 __all__ = [
     "FakeAlpaca",

@@ -2,19 +2,18 @@
 
 Point the real alpaca-py clients at `rest_url` (trading and data REST), `stream_url` (+ the feed's
 path) and `trading_stream_url`. Scenarios: failed logins, refused or dropped connections, silent
-sockets, HTTP faults (429, 5xx, no answer, delays), rejects, partial fills, expiries.
+sockets, HTTP faults (429, 5xx, no answer, delays), rejects, partial fills, expiries. The REST
+paths are answered by `rest_routes`, the trading stream by `trading_stream`, market data by `market`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,46 +22,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from gnosisd.bus.events import ChainSnapshot
-from gnosisd.core.occ import parse_occ
-from gnosisd.testing.fake_alpaca.bar_history import BAR_PATHS, BarHistory
+from gnosisd.testing.fake_alpaca.bar_history import BarHistory
 from gnosisd.testing.fake_alpaca.chain_data import contract_json, snapshot_json
-from gnosisd.testing.fake_alpaca.http import HttpRequest, HttpResponse, HttpServer
+from gnosisd.testing.fake_alpaca.http import HttpServer
 from gnosisd.testing.fake_alpaca.market import MarketHub, kind_of_path
-from gnosisd.testing.fake_alpaca.orders import (
-    FakeLeg,
-    FakeOrder,
-    FakePosition,
-    OrderRequestError,
-    dec_text,
-    iso,
-    parse_order_request,
-)
+from gnosisd.testing.fake_alpaca.orders import FakeLeg, FakeOrder, FakePosition, dec_text, iso
+from gnosisd.testing.fake_alpaca.rest_routes import HttpFault, RestRoutes
+from gnosisd.testing.fake_alpaca.trading_stream import TradingClient, TradingHub
 
 FillPolicy = Callable[["FakeAlpaca", FakeOrder], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class HttpFault:
-    """A scripted REST failure for requests matching `method` and a `path` prefix.
-
-    `status` answers with that HTTP status (an Alpaca error body); `drop` closes the connection
-    without an answer; `apply` processes the request first (the order exists, the client cannot
-    know); `delay_s` waits before answering. Used `times` times, then removed.
-    """
-
-    method: str
-    path: str
-    status: int | None = None
-    drop: bool = False
-    apply: bool = False
-    delay_s: float = 0.0
-    times: int = 1
-
-
-@dataclass(eq=False, slots=True)
-class _TradingClient:
-    conn: ServerConnection
-    listening: bool = False
 
 
 class FakeAlpaca:
@@ -78,12 +46,13 @@ class FakeAlpaca:
         self.secret = secret
         self.now_ns = now_ns
         self.market = MarketHub(key, secret)
-        self._http = HttpServer(self._route)
+        self._trading = TradingHub(key, secret)
+        self._http = HttpServer(RestRoutes(self).route)
         self._ws: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # --- scenario knobs
         self.refuse: set[str] = set()  # stream kinds whose handshakes fail with HTTP 503
-        self.reject_trading_auth = False
+        # (reject_trading_auth is a property: the trading hub holds it)
         self.reject_rest_auth = False
         self.faults: list[HttpFault] = []
         self.fill_policy: FillPolicy | None = None
@@ -125,10 +94,6 @@ class FakeAlpaca:
         self.stock_quotes: dict[str, dict[str, Any]] = {}
         self.bar_history: BarHistory | None = None  # daily stock and option bars (bar_history.py)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request
-        self.trading_clients: set[_TradingClient] = set()
-        self.trading_connections = 0
-        self.trading_auth_failures = 0
-        self.trade_updates_sent = 0
         self.duplicates_refused = 0  # POSTs refused for a client_order_id already used
 
     # ------------------------------------------------------------------ lifecycle
@@ -335,28 +300,46 @@ class FakeAlpaca:
             positions = [self.positions.get(leg.symbol) for leg in order.legs]
             data["position_qty"] = str(positions[0].qty if positions[0] else 0)
             data.update(extra)
-        text = json.dumps({"stream": "trade_updates", "data": data})
-        for client in [c for c in self.trading_clients if c.listening]:
-            with contextlib.suppress(ConnectionClosed):
-                await client.conn.send(text)
-                self.trade_updates_sent += 1
+        await self._trading.send(data)
 
     # ------------------------------------------------------------------ streams
     async def disconnect(self, kind: str, abort: bool = False) -> int:
         """Close every connection of a stream kind: stocks, options, news or trading."""
         if kind != "trading":
             return await self.market.disconnect(kind, abort)
-        victims = list(self.trading_clients)
-        for client in victims:
-            if abort:
-                client.conn.transport.abort()
-            else:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(client.conn.close(), 1.0)
-        return len(victims)
+        return await self._trading.disconnect(abort)
 
     def trading_listening(self) -> bool:
-        return any(c.listening for c in self.trading_clients)
+        return self._trading.listening()
+
+    @property
+    def reject_trading_auth(self) -> bool:
+        """Answer every trading-stream login with "unauthorized" while set."""
+        return self._trading.reject_auth
+
+    @reject_trading_auth.setter
+    def reject_trading_auth(self, value: bool) -> None:
+        self._trading.reject_auth = value
+
+    @property
+    def trading_clients(self) -> set[TradingClient]:
+        """The authorised trading-stream connections."""
+        return self._trading.clients
+
+    @property
+    def trading_connections(self) -> int:
+        """Trading-stream logins accepted so far."""
+        return self._trading.connections
+
+    @property
+    def trading_auth_failures(self) -> int:
+        """Trading-stream logins refused so far."""
+        return self._trading.auth_failures
+
+    @property
+    def trade_updates_sent(self) -> int:
+        """trade_updates messages delivered so far (one per listening client)."""
+        return self._trading.updates_sent
 
     def _ws_process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         kind = kind_of_path(request.path)
@@ -371,233 +354,11 @@ class FakeAlpaca:
         kind = kind_of_path(conn.request.path)
         try:
             if kind == "trading":
-                await self._trading_session(conn)
+                await self._trading.handle(conn)
             elif kind is not None:
                 await self.market.handle(conn, kind)
         except ConnectionClosed:
             pass
-
-    async def _trading_session(self, conn: ServerConnection) -> None:
-        msg = json.loads(await conn.recv())
-        data = msg.get("data") or {}
-        ok = (
-            msg.get("action") in ("authenticate", "auth")
-            and data.get("key_id") == self.key
-            and data.get("secret_key") == self.secret
-            and not self.reject_trading_auth
-        )
-        status = "authorized" if ok else "unauthorized"
-        reply = {"stream": "authorization", "data": {"action": "authenticate", "status": status}}
-        await conn.send(json.dumps(reply))
-        if not ok:
-            self.trading_auth_failures += 1
-            await conn.close()
-            return
-        client = _TradingClient(conn)
-        self.trading_clients.add(client)
-        self.trading_connections += 1
-        try:
-            async for raw in conn:
-                msg = json.loads(raw)
-                if msg.get("action") == "listen":
-                    streams = list((msg.get("data") or {}).get("streams") or [])
-                    client.listening = "trade_updates" in streams
-                    await conn.send(
-                        json.dumps({"stream": "listening", "data": {"streams": streams}})
-                    )
-        finally:
-            self.trading_clients.discard(client)
-
-    # ------------------------------------------------------------------ REST
-    async def _route(self, req: HttpRequest) -> HttpResponse | None:
-        self.requests.append((req.method, req.path))
-        fault = self._take_fault(req)
-        if fault is not None and fault.delay_s:
-            await asyncio.sleep(fault.delay_s)
-        if (
-            self.reject_rest_auth
-            or req.headers.get("apca-api-key-id") != self.key
-            or req.headers.get("apca-api-secret-key") != self.secret
-        ):
-            return HttpResponse.error(401, 40110000, "request is not authorized")
-        if fault is not None and not fault.apply and (fault.drop or fault.status is not None):
-            return _fault_response(fault)
-        response = await self._dispatch(req)
-        if fault is not None and (fault.drop or fault.status is not None):
-            return _fault_response(fault)
-        return response
-
-    def _take_fault(self, req: HttpRequest) -> HttpFault | None:
-        for fault in self.faults:
-            if fault.method.upper() == req.method and req.path.startswith(fault.path):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
-    async def _dispatch(self, req: HttpRequest) -> HttpResponse:
-        m, p, q = req.method, req.path, req.query
-        if p == "/v2/account" and m == "GET":
-            return HttpResponse.json(200, self.account)
-        if p == "/v2/account/configurations":
-            if m == "PATCH":
-                self.configuration.update(req.json() or {})
-            return HttpResponse.json(200, self.configuration)
-        if p == "/v2/account/activities" and m == "GET":
-            return HttpResponse.json(200, self._activities(q))
-        if p == "/v2/clock" and m == "GET":
-            return HttpResponse.json(200, self._clock())
-        if p == "/v2/positions" and m == "GET":
-            return HttpResponse.json(200, [x.to_json() for x in self.positions.values() if x.qty])
-        if p == "/v2/orders" and m == "POST":
-            return self._submit(req.json())
-        if p == "/v2/orders" and m == "GET":
-            return HttpResponse.json(200, self._list_orders(q))
-        if p == "/v2/orders" and m == "DELETE":
-            return HttpResponse.json(207, await self._cancel_all())
-        if p == "/v2/orders:by_client_order_id" and m == "GET":
-            order = self.order_by_client_id(q.get("client_order_id", ""))
-            if order is None:
-                return HttpResponse.error(404, 40410000, "order not found")
-            return HttpResponse.json(200, order.to_json())
-        if p.startswith("/v2/orders/"):
-            order = self.orders.get(p.removeprefix("/v2/orders/"))
-            if order is None:
-                return HttpResponse.error(404, 40410000, "order not found")
-            if m == "GET":
-                return HttpResponse.json(200, order.to_json())
-            if m == "DELETE":
-                if not order.is_open:
-                    return HttpResponse.error(422, 42210000, "order is not cancelable")
-                self.spawn(self.cancel(order))
-                return HttpResponse(204)
-        if p == "/v2/options/contracts" and m == "GET":
-            return HttpResponse.json(200, self._contracts(q))
-        if p.startswith("/v1beta1/options/snapshots") and m == "GET":
-            return HttpResponse.json(200, self._snapshots(p, q))
-        if p == "/v1beta1/options/quotes/latest" and m == "GET":
-            wanted = [s for s in q.get("symbols", "").split(",") if s in self.snapshots]
-            quotes = {s: self.snapshots[s]["latestQuote"] for s in wanted}
-            return HttpResponse.json(200, {"quotes": quotes})
-        if p in BAR_PATHS and m == "GET":  # historical daily bars (stocks and options)
-            if self.bar_history is None:
-                return HttpResponse.json(200, {"bars": {}, "next_page_token": None})
-            return HttpResponse.json(200, self.bar_history.answer(p, q))
-        if p == "/v2/stocks/quotes/latest" and m == "GET":
-            wanted = [s for s in q.get("symbols", "").split(",") if s in self.stock_quotes]
-            return HttpResponse.json(200, {"quotes": {s: self.stock_quotes[s] for s in wanted}})
-        return HttpResponse.error(404, 40410000, f"endpoint not found: {m} {p}")
-
-    def _activities(self, q: dict[str, str]) -> list[dict[str, Any]]:
-        """Account activities, filtered by `activity_types` and `after`, paged by `page_token`."""
-        rows = list(self.activities)
-        types = set(filter(None, q.get("activity_types", "").split(",")))
-        if types:
-            rows = [a for a in rows if a.get("activity_type") in types]
-        if "after" in q:
-            after = datetime.fromisoformat(q["after"].replace("Z", "+00:00"))
-            rows = [
-                a
-                for a in rows
-                if "transaction_time" not in a
-                or datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")) > after
-            ]
-        if q.get("direction", "desc") == "desc":
-            rows.reverse()
-        token = q.get("page_token")
-        if token:
-            ids = [a.get("id") for a in rows]
-            rows = rows[ids.index(token) + 1 :] if token in ids else []
-        return rows[: int(q.get("page_size") or 100)]
-
-    def _clock(self) -> dict[str, Any]:
-        now = datetime.fromtimestamp(self.now_ns() / 1e9, tz=UTC)
-        return {
-            "timestamp": now.isoformat(),
-            "is_open": self.market_open,
-            "next_open": (now + timedelta(hours=18)).isoformat(),
-            "next_close": (now + timedelta(hours=2)).isoformat(),
-        }
-
-    def _submit(self, body: Any) -> HttpResponse:
-        try:
-            order = parse_order_request(
-                body, self.now_ns(), lambda s: not self.contracts or s in self.contracts
-            )
-        except OrderRequestError as exc:
-            return HttpResponse.error(exc.status, exc.code, str(exc))
-        if self.order_by_client_id(order.client_order_id) is not None:
-            self.duplicates_refused += 1
-            return HttpResponse.error(422, 40010001, "client_order_id must be unique")
-        self.orders[order.id] = order
-        self.spawn(self._after_submit(order))
-        return HttpResponse.json(200, order.to_json())
-
-    async def _after_submit(self, order: FakeOrder) -> None:
-        order.status = "new"
-        await self.send_trade_update("new", order)
-        if self.fill_policy is not None:
-            await self.fill_policy(self, order)
-
-    def _list_orders(self, q: dict[str, str]) -> list[dict[str, Any]]:
-        status = q.get("status", "open")
-        orders = sorted(self.orders.values(), key=lambda o: o.created_ns, reverse=True)
-        if q.get("direction") == "asc":
-            orders.reverse()
-        if status == "open":
-            orders = [o for o in orders if o.is_open]
-        elif status == "closed":
-            orders = [o for o in orders if not o.is_open]
-        if "after" in q:
-            after = datetime.fromisoformat(q["after"].replace("Z", "+00:00")).timestamp() * 1e9
-            orders = [o for o in orders if o.created_ns > after]
-        limit = int(q.get("limit", "50") or 50)
-        return [o.to_json() for o in orders[:limit]]
-
-    async def _cancel_all(self) -> list[dict[str, Any]]:
-        out = []
-        for order in [o for o in self.orders.values() if o.is_open]:
-            await self.cancel(order)
-            out.append({"id": order.id, "status": 200, "body": order.to_json()})
-        return out
-
-    def _contracts(self, q: dict[str, str]) -> dict[str, Any]:
-        wanted = set(filter(None, q.get("underlying_symbols", "").split(",")))
-        lo = _date_or(q.get("expiration_date_gte"), date.min)
-        hi = _date_or(q.get("expiration_date_lte"), date.max)
-        rows = [
-            c
-            for c in self.contracts.values()
-            if (not wanted or c["underlying_symbol"] in wanted)
-            and lo <= date.fromisoformat(c["expiration_date"]) <= hi
-        ]
-        rows.sort(key=lambda c: c["symbol"])
-        start = int(q.get("page_token") or 0)
-        limit = int(q.get("limit") or 100)
-        page = rows[start : start + limit]
-        token = str(start + limit) if start + limit < len(rows) else None
-        return {"option_contracts": page, "next_page_token": token}
-
-    def _snapshots(self, path: str, q: dict[str, str]) -> dict[str, Any]:
-        underlying = path.removeprefix("/v1beta1/options/snapshots").strip("/")
-        if underlying:
-            lo = _date_or(q.get("expiration_date_gte"), date.min)
-            hi = _date_or(q.get("expiration_date_lte"), date.max)
-            k_lo = float(q.get("strike_price_gte") or 0.0)
-            k_hi = float(q.get("strike_price_lte") or float("inf"))
-            symbols = []
-            for s in sorted(self.snapshots):
-                c = parse_occ(s)
-                if c.underlying == underlying and lo <= c.expiry <= hi and k_lo <= c.strike <= k_hi:
-                    symbols.append(s)
-        else:
-            symbols = [s for s in q.get("symbols", "").split(",") if s in self.snapshots]
-        start = int(q.get("page_token") or 0)
-        limit = int(q.get("limit") or 100)
-        page = symbols[start : start + limit]
-        token = str(start + limit) if start + limit < len(symbols) else None
-        return {"snapshots": {s: self.snapshots[s] for s in page}, "next_page_token": token}
 
 
 def _fill_activity(
@@ -619,17 +380,6 @@ def _fill_activity(
         "cum_qty": str(leg.filled_qty),
         "order_status": "filled" if order.filled_qty == order.qty else "partially_filled",
     }
-
-
-def _fault_response(fault: HttpFault) -> HttpResponse | None:
-    if fault.drop:
-        return None
-    assert fault.status is not None
-    return HttpResponse.error(fault.status, fault.status * 100000, f"fake fault {fault.status}")
-
-
-def _date_or(text: str | None, default: date) -> date:
-    return date.fromisoformat(text) if text else default
 
 
 def _prices_at_limit(order: FakeOrder) -> dict[str, Decimal]:
