@@ -26,14 +26,8 @@ from gnosisd.core.errors import ConfigError
 from gnosisd.core.money import ZERO
 from gnosisd.engines.volatility import HistoryItem
 from gnosisd.feeds.replay import ReplayData, ReplayFeed
-from gnosisd.runtime.daemon import (
-    Daemon,
-    MarketFeed,
-    RunOptions,
-    RunSummary,
-    _SymbolAnalytics,
-    sim_clock_for,
-)
+from gnosisd.runtime.analytics import SymbolAnalytics
+from gnosisd.runtime.daemon import Daemon, MarketFeed, RunOptions, RunSummary, sim_clock_for
 from gnosisd.store.journal import Journal
 
 FeedKind = Literal["sim", "replay"]
@@ -231,7 +225,7 @@ def apply_symbol_overrides(
             vol = daemon.analytics[symbol].volatility  # keep what the daemon loaded
             history: list[HistoryItem] = list(vol.history_records())
             returns: list[HistoryItem] = list(vol.returns_history())
-            daemon.analytics[symbol] = _SymbolAnalytics(symbol, st, history, returns)
+            daemon.analytics[symbol] = SymbolAnalytics(symbol, st, history, returns)
         agents[symbol] = make_agent(settings, st, kelly.get(symbol))
     if agents:
         daemon.agent = _SymbolAgents(daemon.agent, agents)
@@ -296,7 +290,7 @@ class BacktestDaemon(Daemon):
         assert isinstance(self.ledger, RecordingLedger)
         out = list(self.ledger.trades.values())
         for rec in out:
-            idea = self._ideas_by_id.get(rec.idea_id or "")
+            idea = self.order_flow.ideas_by_id.get(rec.idea_id or "")
             if idea is not None:
                 rec.regime = None if idea.regime is None else idea.regime.value
                 rec.confidence = idea.confidence
