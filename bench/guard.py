@@ -9,8 +9,8 @@ broker into a real Ledger. Mix per 10 intents: 7 opens priced at the legs' limit
 every check: collar, portfolio cap, greek budgets), 1 open through the market (collar reject) and
 2 closes of open positions. The clock advances 7 s per intent.
 
-Two portfolio views: the real Ledger (its positions() re-derives every position's max loss each
-call) and a snapshot of the same positions (the guard's own cost). The chain's symbol index is
+Two portfolio views: the real Ledger (positions() and equity() memoised per ledger version) and
+a snapshot of the same positions (the guard's own cost). The chain's symbol index is
 built when the chain is published (the ledger marks it first in the daemon), not in the timing.
 
 Run: .venv/bin/python bench/guard.py [--checks N] [--seed N]

@@ -63,15 +63,26 @@ def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -
     """
     if not legs:
         raise ValueError("a structure needs at least one leg")
-    if sum(ratio for is_call, _, ratio in legs if is_call) < 0:
+    slope = 0
+    for is_call, _, ratio in legs:
+        if is_call:
+            slope += ratio
+    if slope < 0:
         return None  # short calls beyond every strike: unbounded
+    kinks = {ZERO}
+    for _, strike, _ in legs:
+        kinks.add(strike)
     lo: Decimal | None = None
-    for s in {ZERO, *(strike for _, strike, _ in legs)}:
-        total = -net_price
+    start = -net_price
+    for s in kinks:
+        total = start
         for is_call, strike, ratio in legs:
-            intrinsic = s - strike if is_call else strike - s
-            if intrinsic > 0:
-                total += ratio * intrinsic
+            # intrinsic > 0 exactly when S is beyond the strike: compare before subtracting
+            if is_call:
+                if s > strike:
+                    total += ratio * (s - strike)
+            elif strike > s:
+                total += ratio * (strike - s)
         if lo is None or total < lo:
             lo = total
     assert lo is not None

@@ -9,6 +9,7 @@ up to `tolerance + tolerance_pct × mid` outside its quote, so the band is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gnosisd.bus.events import SubmitOrder
@@ -33,20 +34,68 @@ def collar_band(
     intent: SubmitOrder, book: QuoteBook, tolerance: float, tolerance_pct: float
 ) -> Band | str:
     """The order's band, or the symbol of the first leg without a two-sided quote."""
+    legs = tuple((leg.symbol, leg.side is Side.BUY, leg.ratio) for leg in intent.legs)
+    edges = band_of(legs, book, tolerance, tolerance_pct)
+    return edges if isinstance(edges, str) else Band(*edges)
+
+
+def band_of(
+    legs: Sequence[tuple[str, bool, int]], book: QuoteBook, tolerance: float, tolerance_pct: float
+) -> tuple[float, float, float, float] | str:
+    """`collar_band` on (symbol, bought, ratio) legs as (low, high, far, natural) floats."""
     far = natural = slack = 0.0
-    for leg in intent.legs:
-        q = book.quote(leg.symbol)
+    for symbol, bought, r in legs:
+        q = book.quote(symbol)
         if q is None or not q.two_sided:
-            return leg.symbol
-        r = leg.ratio
-        slack += r * (tolerance + tolerance_pct * (q.bid + q.ask) / 2.0)
-        if leg.side is Side.BUY:
-            natural += r * q.ask
-            far += r * q.bid
+            return symbol
+        bid = q.bid
+        ask = q.ask
+        slack += r * (tolerance + tolerance_pct * (bid + ask) / 2.0)
+        if bought:
+            natural += r * ask
+            far += r * bid
         else:
-            natural -= r * q.bid
-            far -= r * q.ask
-    return Band(far - slack, natural + slack, far, natural)
+            natural -= r * bid
+            far -= r * ask
+    return far - slack, natural + slack, far, natural
+
+
+def band_and_greeks(
+    legs: Sequence[tuple[str, bool, int]],
+    quantity: int,
+    book: QuoteBook,
+    tolerance: float,
+    tolerance_pct: float,
+) -> tuple[float, float, float, float, float, float, float, float] | str:
+    """`band_of` and the dollar greeks the order adds (greeks.order_greeks), one quote read per
+    leg: (low, high, far, natural, delta, gamma, vega, theta), or the symbol of the first leg
+    without a two-sided quote. A leg without greeks adds none (as in order_greeks)."""
+    far = natural = slack = 0.0
+    d = g = v = t = 0.0
+    spot = book.spot
+    for symbol, bought, r in legs:
+        q = book.quote(symbol)
+        if q is None:
+            return symbol
+        bid, ask, two_sided, q_d, q_g, q_v, q_t, has_greeks = q
+        if not two_sided:
+            return symbol
+        slack += r * (tolerance + tolerance_pct * (bid + ask) / 2.0)
+        n = r * quantity
+        if bought:
+            natural += r * ask
+            far += r * bid
+        else:
+            natural -= r * bid
+            far -= r * ask
+            n = -n
+        if has_greeks:  # the same arithmetic as greeks._Sum.add
+            x = float(n)
+            d += q_d * 100.0 * x * spot
+            g += q_g * x * spot * spot
+            v += q_v * x
+            t += q_t * 100.0 * x / 365.0
+    return far - slack, natural + slack, far, natural, d, g, v, t
 
 
 def outside(limit: float, band: Band, *, through_only: bool) -> bool:

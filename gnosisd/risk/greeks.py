@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import is_
 
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import Side
@@ -88,41 +89,35 @@ class PositionGreeks:
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[QuoteBook | None, int, tuple[PositionLeg, ...], Greeks]] = {}
-        # The last total with the Position objects and books it was computed from (held, so
-        # their identities cannot be reused): the same objects again give the same total.
-        self._last: tuple[list[Position], list[QuoteBook | None], Greeks] | None = None
+        # The last total with the Position objects and the book of each of their underlyings
+        # (held, so their identities cannot be reused): the same objects again give the same total.
+        self._last: tuple[list[Position], dict[str, QuoteBook | None], Greeks] | None = None
 
     def total(
         self, positions: Sequence[Position], book_of: Callable[[str], QuoteBook | None]
     ) -> Greeks:
         last = self._last
-        if last is not None and len(last[0]) == len(positions):
-            seen: dict[str, QuoteBook | None] = {}
-            same = all(a is b for a, b in zip(last[0], positions, strict=True))
-            if same:
-                for p in positions:
-                    u = p.underlying
-                    if u not in seen:
-                        seen[u] = book_of(u)
-                same = all(seen[p.underlying] is b for p, b in zip(positions, last[1], strict=True))
-            if same:
-                return last[2]
-        result, used = self._total(positions, book_of)
-        self._last = (list(positions), used, result)
+        if (
+            last is not None
+            and len(last[0]) == len(positions)
+            and all(map(is_, last[0], positions))
+            and all(book_of(u) is b for u, b in last[1].items())
+        ):
+            return last[2]
+        result, books = self._total(positions, book_of)
+        self._last = (list(positions), books, result)
         return result
 
     def _total(
         self, positions: Sequence[Position], book_of: Callable[[str], QuoteBook | None]
-    ) -> tuple[Greeks, list[QuoteBook | None]]:
+    ) -> tuple[Greeks, dict[str, QuoteBook | None]]:
         cache = self._cache
         books: dict[str, QuoteBook | None] = {}
-        used: list[QuoteBook | None] = []
         d = g = v = t = 0.0
         missing = 0
         for p in positions:
             u = p.underlying
             book = books[u] if u in books else books.setdefault(u, book_of(u))
-            used.append(book)
             hit = cache.get(p.position_id)
             if (
                 hit is not None
@@ -145,7 +140,7 @@ class PositionGreeks:
         if len(cache) > 2 * len(positions) + 64:  # drop closed positions now and then
             live = {p.position_id for p in positions}
             self._cache = {k: e for k, e in cache.items() if k in live}
-        return Greeks(d, g, v, t, missing), used
+        return Greeks(d, g, v, t, missing), books
 
 
 def order_greeks(intent: SubmitOrder, book: QuoteBook | None) -> Greeks:

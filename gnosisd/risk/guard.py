@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
+from operator import is_
 
 import structlog
 
@@ -19,24 +20,16 @@ from gnosisd.bus.events import OrderFilled, RiskDecided, SubmitOrder, TradingSta
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.clock import NS_PER_S
 from gnosisd.core.config import RiskConfig, Settings, TradeAgentConfig
-from gnosisd.core.enums import PositionEffect, RiskReason, TradingState
+from gnosisd.core.enums import RiskReason, TradingState
 from gnosisd.core.money import ZERO
 from gnosisd.core.views import PortfolioView, Position
-from gnosisd.risk.collar import collar_band, outside
-from gnosisd.risk.greeks import GREEK_NAMES, Greeks, PositionGreeks, order_greeks
+from gnosisd.risk.collar import EPSILON, band_and_greeks, band_of
+from gnosisd.risk.greeks import GREEK_NAMES, Greeks, PositionGreeks
 from gnosisd.risk.killswitch import KillSwitch
-from gnosisd.risk.limits import RateWindow, assess_order
+from gnosisd.risk.limits import OrderFacts, RateWindow, inspect_order
 from gnosisd.risk.quotes import ChainMarketView, QuoteBooks
 from gnosisd.risk.state import TradingStateMachine
-from gnosisd.risk.windows import (
-    NS_PER_MINUTE,
-    RecentOrders,
-    ReentryThrottle,
-    SizeWindow,
-    order_contracts,
-    order_premium,
-    trade_key,
-)
+from gnosisd.risk.windows import NS_PER_MINUTE, RecentOrders, ReentryThrottle, SizeWindow
 
 log = structlog.get_logger(__name__)
 
@@ -84,8 +77,14 @@ class RiskGuard:
         self._books = QuoteBooks()
         self._position_greeks = PositionGreeks()
         self._approved: set[str] = set()
+        # Decisions per reason; check() counts approvals in _approvals (a Counter update hashes
+        # the enum in Python) and adds them in `decisions`.
         self._counts: Counter[RiskReason] = Counter()
+        self._approvals = 0
         self._max_daily_loss = _dec(risk.max_daily_loss)
+        self._loss_floor = -self._max_daily_loss  # a session P&L at or below it halts
+        self._loss_of: list[Position] = []  # the positions _loss_sum was summed over
+        self._loss_sum = ZERO
         self._trade_risk_pct = _dec(risk.max_trade_risk_pct)
         pct = risk.max_portfolio_risk_pct
         pct = pct if pct is not None else portfolio_risk_pct
@@ -101,7 +100,6 @@ class RiskGuard:
         self._stale_ns = int(_dec(risk.stale_data_seconds) * NS_PER_S)
         self._loss_logged_day: date | None = None
         self._greek_reducing = False  # REDUCING was set by a greek budget breach (not an operator)
-        self._last_size: tuple[SubmitOrder, int, Decimal] | None = None
 
     @classmethod
     def from_settings(
@@ -130,7 +128,10 @@ class RiskGuard:
     @property
     def decisions(self) -> dict[RiskReason, int]:
         """How many decisions were made per reason (APPROVED counts approvals)."""
-        return dict(self._counts)
+        counts = dict(self._counts)
+        if self._approvals:
+            counts[RiskReason.APPROVED] += self._approvals
+        return counts
 
     def kill(self, reason: str) -> None:
         """Block every new opening order until `clear_kill()` (closes still pass)."""
@@ -230,7 +231,7 @@ class RiskGuard:
         return None
 
     def _loss_breached(self, session_pnl: Decimal, now_ns: int) -> bool:
-        if session_pnl > -self._max_daily_loss:
+        if session_pnl > self._loss_floor:
             return False
         self._states.halt("daily loss limit", now_ns)
         day = self._states.session_day
@@ -254,37 +255,47 @@ class RiskGuard:
     ) -> RiskDecided:
         """Approve or reject one intent; only approved intents may reach the broker."""
         self._states.roll(now_ns)
-        assessed = assess_order(intent)
-        max_loss = assessed.max_loss if assessed.max_loss is not None else ZERO
-        if assessed.reason is not RiskReason.APPROVED:
-            return self._decide(intent, now_ns, assessed.reason, assessed.detail, ZERO)
-        opening = intent.effect is PositionEffect.OPEN
-        if opening and assessed.max_loss is None:
-            detail = "opening order has unbounded max loss (naked short call or similar)"
-            return self._decide(intent, now_ns, RiskReason.UNDEFINED_RISK, detail, ZERO)
-        reject = self._first_breach(intent, portfolio, market, now_ns, max_loss, opening)
+        facts = inspect_order(intent)  # the intent's figures, derived once for every check below
+        if isinstance(facts, tuple):
+            return self._decide(intent, now_ns, facts[0], facts[1], ZERO)
+        max_loss = facts.max_loss
+        opening = facts.opening
+        if max_loss is None:
+            if opening:
+                detail = "opening order has unbounded max loss (naked short call or similar)"
+                return self._decide(intent, now_ns, RiskReason.UNDEFINED_RISK, detail, ZERO)
+            max_loss = ZERO
+        reject = self._first_breach(intent, facts, portfolio, market, now_ns, max_loss)
         if reject is not None:
             return self._decide(intent, now_ns, reject[0], reject[1], max_loss)
-        self._record(intent, now_ns, opening)
-        return self._decide(intent, now_ns, RiskReason.APPROVED, "approved", max_loss)
+        self._record(intent, facts, now_ns)
+        self._approvals += 1
+        if self._approvals == 1:  # the key in first-decision order, as _decide would place it
+            self._counts[RiskReason.APPROVED] += 0
+        # Positional (intent, ts_ns, approved, reason, detail, max_loss, trading_state): cheaper
+        # than keywords on the hot path.
+        return RiskDecided(
+            intent, now_ns, True, RiskReason.APPROVED, "approved", max_loss, self._states.state
+        )
 
-    def _record(self, intent: SubmitOrder, now_ns: int, opening: bool) -> None:
+    def _record(self, intent: SubmitOrder, facts: OrderFacts, now_ns: int) -> None:
         self._approved.add(intent.intent_id)
         self._rate.record(now_ns)
-        self._reentries.remember(intent)
-        if opening:
-            self._sizes.record(now_ns, *self._size(intent))
-            self._recent.record(intent, now_ns)
+        self._reentries.remember(intent.intent_id, facts.key)
+        if facts.opening:
+            self._sizes.record(now_ns, facts.contracts, facts.premium)
+            self._recent.record(facts.signature, intent.intent_id, now_ns)
 
     def _first_breach(
         self,
         intent: SubmitOrder,
+        facts: OrderFacts,
         portfolio: PortfolioView,
         market: ChainMarketView,
         now_ns: int,
         max_loss: Decimal,
-        opening: bool,
     ) -> Breach | None:
+        opening = facts.opening
         if opening:
             killed = self.kill_switch.active()
             if killed is not None:
@@ -295,9 +306,9 @@ class RiskGuard:
                 "execution.enable_live_trading: true"
             )
         if opening:
-            breach = self._opening_breach(intent, portfolio, market, now_ns, max_loss)
+            breach = self._opening_breach(intent, facts, portfolio, market, now_ns, max_loss)
         else:
-            breach = self._close_collar(intent, market, now_ns)
+            breach = self._close_collar(intent, facts, market, now_ns)
         if breach is not None:
             return breach
         if intent.intent_id in self._approved:
@@ -307,18 +318,19 @@ class RiskGuard:
     def _opening_breach(
         self,
         intent: SubmitOrder,
+        facts: OrderFacts,
         portfolio: PortfolioView,
         market: ChainMarketView,
         now_ns: int,
         max_loss: Decimal,
     ) -> Breach | None:
-        state = self.state
+        state = self._states.state
         if state is not TradingState.ACTIVE:
             why = self._states.reason or state.value
             reason = RiskReason.HALTED if state is TradingState.HALTED else RiskReason.REDUCE_ONLY
             return reason, f"trading is {state.value} ({why}); only closes pass"
         pnl = portfolio.session_pnl()
-        if self._loss_breached(pnl, now_ns):
+        if pnl <= self._loss_floor and self._loss_breached(pnl, now_ns):
             return RiskReason.DAILY_LOSS_LIMIT, (
                 f"session P&L ${pnl:,.2f} breaches the daily loss limit "
                 f"${self._max_daily_loss:,.2f}; halted for the session"
@@ -335,21 +347,15 @@ class RiskGuard:
         equity = portfolio.equity()
         positions = portfolio.positions()
         return (
-            self._size_breach(intent)
-            or self._portfolio_breach(intent, positions, equity, max_loss)
-            or self._window_breach(intent, now_ns)
-            or self._market_breach(intent, positions, equity, market, now_ns)
+            self._size_breach(facts)
+            or self._portfolio_breach(positions, equity, max_loss)
+            or self._window_breach(facts, now_ns)
+            or self._market_breach(intent, facts, positions, equity, market, now_ns)
         )
 
-    def _size(self, intent: SubmitOrder) -> tuple[int, Decimal]:
-        """(contracts, premium) of the intent, computed once per check."""
-        last = self._last_size
-        if last is None or last[0] is not intent:
-            last = self._last_size = (intent, order_contracts(intent), order_premium(intent))
-        return last[1], last[2]
-
-    def _size_breach(self, intent: SubmitOrder) -> Breach | None:
-        contracts, premium = self._size(intent)
+    def _size_breach(self, facts: OrderFacts) -> Breach | None:
+        contracts = facts.contracts
+        premium = facts.premium
         if contracts > self._risk.max_contracts_per_order:
             return RiskReason.ORDER_CONTRACTS, (
                 f"{contracts} contracts in one order, limit {self._risk.max_contracts_per_order}"
@@ -361,8 +367,21 @@ class RiskGuard:
             )
         return None
 
+    def _open_loss(self, positions: list[Position]) -> Decimal:
+        """Σ −max loss of the open positions; kept while the same Position objects come back
+        (frozen copies, held here so their identities cannot be reused)."""
+        held = self._loss_of
+        if len(held) == len(positions) and all(map(is_, held, positions)):
+            return self._loss_sum
+        total = ZERO
+        for p in positions:
+            total += p.max_loss
+        self._loss_of = positions[:]
+        self._loss_sum = -total
+        return self._loss_sum
+
     def _portfolio_breach(
-        self, intent: SubmitOrder, positions: list[Position], equity: Decimal, max_loss: Decimal
+        self, positions: list[Position], equity: Decimal, max_loss: Decimal
     ) -> Breach | None:
         cap = self._trade_risk_pct * equity
         if -max_loss > cap:
@@ -375,7 +394,7 @@ class RiskGuard:
             return RiskReason.MAX_OPEN_POSITIONS, (
                 f"{n_open} open positions, limit {self._risk.max_open_positions}"
             )
-        open_loss = -sum((p.max_loss for p in positions), ZERO)
+        open_loss = self._open_loss(positions)
         book_cap = self.portfolio_risk_pct * equity
         if open_loss - max_loss > book_cap:
             return RiskReason.PORTFOLIO_RISK_CAP, (
@@ -384,7 +403,7 @@ class RiskGuard:
             )
         return None
 
-    def _window_breach(self, intent: SubmitOrder, now_ns: int) -> Breach | None:
+    def _window_breach(self, facts: OrderFacts, now_ns: int) -> Breach | None:
         risk = self._risk
         if self._rate.full(now_ns):
             return RiskReason.RATE_LIMIT, (
@@ -392,7 +411,8 @@ class RiskGuard:
                 f"limit {risk.max_orders_per_minute}"
             )
         contracts, premium = self._sizes.totals(now_ns)
-        n, p = self._size(intent)
+        n = facts.contracts
+        p = facts.premium
         if contracts + n > risk.max_contracts_per_window:
             return RiskReason.WINDOW_CONTRACTS, (
                 f"{contracts} contracts opened in the last {risk.size_window_minutes} min + {n} "
@@ -403,14 +423,14 @@ class RiskGuard:
                 f"premium ${premium:,.2f} opened in the last {risk.size_window_minutes} min + "
                 f"${p:,.2f} exceeds the limit ${self._max_premium_window:,.2f}"
             )
-        key = trade_key(intent)
+        key = facts.key
         closes = self._reentries.closes(key, now_ns)
         if closes > risk.max_reentries:
             return RiskReason.REENTRY_THROTTLE, (
                 f"{key[0]} {key[1]} was closed {closes} times in the last "
                 f"{risk.reentry_window_minutes} min; at most {risk.max_reentries} re-entries"
             )
-        hit = self._recent.match(intent, now_ns)
+        hit = self._recent.match(facts.signature, now_ns)
         if hit is not None:
             age = Decimal(now_ns - hit[0]) / NS_PER_S
             return RiskReason.DUPLICATE, (
@@ -422,6 +442,7 @@ class RiskGuard:
     def _market_breach(
         self,
         intent: SubmitOrder,
+        facts: OrderFacts,
         positions: list[Position],
         equity: Decimal,
         market: ChainMarketView,
@@ -437,23 +458,43 @@ class RiskGuard:
                 f"{self._risk.stale_data_seconds} s"
             )
         risk = self._risk
-        band = collar_band(intent, book, risk.collar_tolerance, risk.collar_tolerance_pct)
-        if isinstance(band, str):
-            return RiskReason.MISSING_QUOTE, f"no two-sided quote for leg {band}"
-        if outside(float(intent.limit_price), band, through_only=False):
+        # The collar and the order's greeks in one pass over the legs (one quote read per leg).
+        figures = band_and_greeks(
+            facts.legs, intent.quantity, book, risk.collar_tolerance, risk.collar_tolerance_pct
+        )
+        if isinstance(figures, str):
+            return RiskReason.MISSING_QUOTE, f"no two-sided quote for leg {figures}"
+        low, high, far, natural, d, g, v, t = figures
+        limit = float(intent.limit_price)
+        if limit > high + EPSILON or limit < low - EPSILON:  # collar.outside, both sides
             return RiskReason.PRICE_COLLAR, (
-                f"limit {intent.limit_price} outside the collar [{band.low:.4f}, "
-                f"{band.high:.4f}] (far {band.far:.2f}, natural {band.natural:.2f}, tolerance "
+                f"limit {intent.limit_price} outside the collar [{low:.4f}, "
+                f"{high:.4f}] (far {far:.2f}, natural {natural:.2f}, tolerance "
                 f"{risk.collar_tolerance} + {risk.collar_tolerance_pct} × mid per leg)"
             )
-        post = self.portfolio_greeks(positions, market) + order_greeks(intent, book)
-        breach = self._greek_breach(post, float(equity), 1.0)
-        if breach is not None:
-            return RiskReason.GREEK_BUDGET, f"after this order the {breach}"
+        held = self.portfolio_greeks(positions, market)
+        # Greeks.__add__ and _greek_breach(…, fraction 1.0) on plain floats; the message is
+        # built by _greek_breach itself only on a breach.
+        eq = float(equity)
+        delta = held.delta + d
+        gamma = held.gamma + g
+        vega = held.vega + v
+        theta = held.theta + t
+        p_delta, p_gamma, p_vega, p_theta = self._budget_pcts
+        if (
+            abs(delta) > p_delta * eq * 1.0
+            or abs(gamma) > p_gamma * eq * 1.0
+            or abs(vega) > p_vega * eq * 1.0
+            or abs(theta) > p_theta * eq * 1.0
+        ):
+            post = Greeks(delta, gamma, vega, theta, held.missing)
+            breach = self._greek_breach(post, eq, 1.0)
+            if breach is not None:
+                return RiskReason.GREEK_BUDGET, f"after this order the {breach}"
         return None
 
     def _close_collar(
-        self, intent: SubmitOrder, market: ChainMarketView, now_ns: int
+        self, intent: SubmitOrder, facts: OrderFacts, market: ChainMarketView, now_ns: int
     ) -> Breach | None:
         # An exit must always be possible: no chain, a stale chain or a leg without a quote
         # skips the collar (the broker's limit protects the order); only an absurd price fails.
@@ -461,14 +502,17 @@ class RiskGuard:
         if book is None or now_ns - book.chain.ts_ns > self._stale_ns:
             return None
         risk = self._risk
-        band = collar_band(
-            intent, book, risk.close_collar_tolerance, risk.close_collar_tolerance_pct
+        band = band_of(
+            facts.legs, book, risk.close_collar_tolerance, risk.close_collar_tolerance_pct
         )
-        if isinstance(band, str) or not outside(float(intent.limit_price), band, through_only=True):
+        if isinstance(band, str):
+            return None
+        _, high, _, natural = band
+        if float(intent.limit_price) <= high + EPSILON:  # collar.outside, through_only
             return None
         return RiskReason.PRICE_COLLAR, (
             f"closing limit {intent.limit_price} is through the market: natural "
-            f"{band.natural:.2f}, at most {band.high:.4f} with the close tolerance "
+            f"{natural:.2f}, at most {high:.4f} with the close tolerance "
             f"{risk.close_collar_tolerance} + {risk.close_collar_tolerance_pct} × mid per leg"
         )
 

@@ -2,13 +2,16 @@
 
 Max loss comes from `quant.profile.structure_max_loss` (exactly `structure_bounds(...).max_loss`,
 the bounds the trade agent sizes with) on the intent's legs (with their expiries) and limit price,
-never from numbers the agent attached.
+never from numbers the agent attached; a single-expiry order goes straight to its exact core,
+`quant.payoff.max_loss_of`. `inspect_order` validates an intent and derives everything a check
+needs in one pass (`OrderFacts`); `assess_order` is its outcome as a value.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
@@ -17,7 +20,9 @@ from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
 from gnosisd.core.errors import InvalidSymbolError
 from gnosisd.core.money import CONTRACT_MULTIPLIER, ZERO
 from gnosisd.core.occ import parse_occ
+from gnosisd.quant.payoff import max_loss_of
 from gnosisd.quant.profile import ExpiryLeg, structure_max_loss
+from gnosisd.risk.windows import OrderSignature, TradeKey
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 
@@ -51,6 +56,7 @@ def payoff_legs(intent: SubmitOrder) -> list[ExpiryLeg]:
 
 
 def _leg_problem(intent: SubmitOrder) -> str | None:
+    """The first problem of the intent's legs, in leg order, or None if they are well formed."""
     seen: set[str] = set()
     for leg in intent.legs:
         if leg.symbol in seen:
@@ -78,26 +84,141 @@ def _leg_problem(intent: SubmitOrder) -> str | None:
     return None
 
 
+ContractFields = tuple[str, Decimal, date, OptionType]  # underlying, strike, expiry, type
+_INVALID: ContractFields = ("", ZERO, date.min, OptionType.CALL)  # not a usable OCC symbol
+# The guard sees the same few hundred symbols all day: each symbol's fields, read once.
+_FIELDS: dict[str, ContractFields] = {}
+
+
+def _contract_fields(symbol: str) -> ContractFields:
+    """The symbol's parsed fields, or _INVALID if it does not parse or its strike is not > 0."""
+    try:
+        c = _parse_occ(symbol)
+    except InvalidSymbolError:
+        fields = _INVALID
+    else:
+        fields = (c.underlying, c.strike, c.expiry, c.option_type) if c.strike > 0 else _INVALID
+    if len(_FIELDS) >= 8192:
+        _FIELDS.clear()
+    _FIELDS[symbol] = fields
+    return fields
+
+
+class OrderFacts:
+    """What a check needs of one well-formed intent, derived once (the guard passes it down).
+
+    `legs`: (symbol, bought, ratio) per leg; `max_loss`: total dollars (<= 0), None if unbounded;
+    `contracts`: Σ ratio × quantity; `premium`: |limit| × quantity × 100; `key`: the re-entry
+    trade key; `signature`: what "the same order" means for duplicates.
+    """
+
+    __slots__ = ("contracts", "key", "legs", "max_loss", "opening", "premium", "signature")
+
+    def __init__(
+        self,
+        legs: tuple[tuple[str, bool, int], ...],
+        max_loss: Decimal | None,
+        contracts: int,
+        premium: Decimal,
+        key: TradeKey,
+        signature: OrderSignature,
+        opening: bool,
+    ) -> None:
+        self.legs = legs
+        self.max_loss = max_loss
+        self.contracts = contracts
+        self.premium = premium
+        self.key = key
+        self.signature = signature
+        self.opening = opening
+
+
+def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
+    """Validate an intent and derive its figures in one pass over the legs.
+
+    Returns the rejection (reason, detail) of a malformed intent, else its `OrderFacts`; the
+    checks, their order and the max loss are exactly those of `assess_order`.
+    """
+    legs = intent.legs
+    if not legs:
+        return RiskReason.INVALID_ORDER, "order has no legs"
+    quantity = intent.quantity
+    if quantity <= 0:
+        return RiskReason.ZERO_QUANTITY, f"quantity is {quantity}"
+    limit = intent.limit_price
+    if not limit.is_finite():
+        return RiskReason.INVALID_ORDER, f"limit price {limit} is not finite"
+    underlying = intent.underlying.upper()
+    seen: set[str] = set()
+    out: list[tuple[str, bool, int]] = []
+    plegs: list[tuple[bool, Decimal, int]] = []
+    ratios = 0
+    expiry = legs[0].expiry
+    one_expiry = True
+    for leg in legs:
+        # The happy path only: any doubt (and every rejection) goes to _leg_problem below,
+        # which reports the first problem in leg order.
+        symbol = leg.symbol
+        ratio = leg.ratio
+        strike = leg.strike
+        fields = _FIELDS.get(symbol)
+        if fields is None:
+            fields = _contract_fields(symbol)
+        kind = leg.option_type
+        # The payoff is computed from the leg fields, the broker trades the symbol: they must
+        # agree (and the symbol's strike is positive, so the leg's is finite and positive).
+        if (
+            fields is _INVALID
+            or ratio <= 0
+            or fields[0] != underlying
+            or fields[1] != strike
+            or fields[2] != leg.expiry
+            or fields[3] is not kind
+        ):
+            break
+        seen.add(symbol)
+        bought = leg.side is Side.BUY
+        out.append((symbol, bought, ratio))
+        plegs.append((kind is OptionType.CALL, strike, ratio if bought else -ratio))
+        ratios += ratio
+        if leg.expiry != expiry:
+            one_expiry = False
+    if len(seen) != len(legs):
+        problem = _leg_problem(intent)
+        if problem is None:  # unreachable: the fast loop and _leg_problem disagree
+            raise AssertionError(f"inconsistent leg validation of intent {intent.intent_id}")
+        return RiskReason.INVALID_ORDER, problem
+    opening = intent.effect is PositionEffect.OPEN
+    if not opening and not intent.position_id:
+        return RiskReason.INVALID_ORDER, "closing order names no position_id"
+    if one_expiry:
+        per_share = max_loss_of(plegs, limit)
+    else:
+        per_share = structure_max_loss(payoff_legs(intent), limit)
+    max_loss = None
+    if per_share is not None:
+        max_loss = min(per_share * CONTRACT_MULTIPLIER * quantity, ZERO)
+    leg_tuple = tuple(out)
+    signature: OrderSignature = (underlying, opening, leg_tuple, quantity, limit)
+    return OrderFacts(
+        leg_tuple,
+        max_loss,
+        ratios * quantity,
+        abs(limit) * quantity * 100,
+        (underlying, intent.strategy_type or "custom"),
+        signature,
+        opening,
+    )
+
+
 def assess_order(intent: SubmitOrder) -> OrderRisk:
     """Validate an intent and recompute its max loss from its legs and limit price."""
-    if not intent.legs:
-        return OrderRisk(RiskReason.INVALID_ORDER, "order has no legs", None)
-    if intent.quantity <= 0:
-        return OrderRisk(RiskReason.ZERO_QUANTITY, f"quantity is {intent.quantity}", None)
-    if not intent.limit_price.is_finite():
-        return OrderRisk(
-            RiskReason.INVALID_ORDER, f"limit price {intent.limit_price} is not finite", None
-        )
-    problem = _leg_problem(intent)
-    if problem is not None:
-        return OrderRisk(RiskReason.INVALID_ORDER, problem, None)
-    if intent.effect is PositionEffect.CLOSE and not intent.position_id:
-        return OrderRisk(RiskReason.INVALID_ORDER, "closing order names no position_id", None)
-    max_loss = structure_max_loss(payoff_legs(intent), intent.limit_price)
-    if max_loss is None:
+    facts = inspect_order(intent)
+    if isinstance(facts, tuple):
+        return OrderRisk(facts[0], facts[1], None)
+    if facts.max_loss is None:
         return OrderRisk(RiskReason.APPROVED, "unbounded max loss", None)
-    total = max_loss * CONTRACT_MULTIPLIER * intent.quantity
-    return OrderRisk(RiskReason.APPROVED, "", min(total, ZERO))
+    return OrderRisk(RiskReason.APPROVED, "", facts.max_loss)
 
 
 class RateWindow:

@@ -5,11 +5,11 @@ All windows run on clock time in ns and are pruned lazily on read, so a check is
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from decimal import Decimal
 
 from gnosisd.bus.events import OrderFilled, SubmitOrder
-from gnosisd.core.enums import PositionEffect
+from gnosisd.core.enums import PositionEffect, Side
 from gnosisd.core.money import ZERO
 
 NS_PER_MINUTE = 60 * 1_000_000_000
@@ -17,8 +17,9 @@ _MAX_REMEMBERED = 10_000  # intents/positions remembered for fills; oldest dropp
 
 # (underlying, strategy): what "the same trade" means for the re-entry throttle
 TradeKey = tuple[str, str]
-# (underlying, effect, legs, quantity, limit): what "the same order" means for duplicates
-OrderSignature = tuple[str, str, tuple[tuple[str, str, int], ...], int, Decimal]
+# (underlying, opening, legs as (symbol, bought, ratio), quantity, limit): what "the same order"
+# means for duplicates
+OrderSignature = tuple[str, bool, tuple[tuple[str, bool, int], ...], int, Decimal]
 
 
 def order_contracts(intent: SubmitOrder) -> int:
@@ -38,10 +39,11 @@ def trade_key(intent: SubmitOrder) -> TradeKey:
 
 
 def order_signature(intent: SubmitOrder) -> OrderSignature:
-    legs = tuple((leg.symbol, leg.side.value, leg.ratio) for leg in intent.legs)
+    """The duplicate key of an intent (`limits.inspect_order` derives the same in its pass)."""
+    legs = tuple((leg.symbol, leg.side is Side.BUY, leg.ratio) for leg in intent.legs)
     return (
         intent.underlying.upper(),
-        intent.effect.value,
+        intent.effect is PositionEffect.OPEN,
         legs,
         intent.quantity,
         intent.limit_price,
@@ -81,13 +83,15 @@ class ReentryThrottle:
 
     def __init__(self, window_ns: int) -> None:
         self._window = window_ns
-        self._intent_keys: dict[str, TradeKey] = {}
-        self._position_keys: dict[str, TradeKey] = {}
+        # Insertion-ordered with O(1) eviction of the oldest (a plain dict's next(iter(d)) scans
+        # the deleted slots at its front: O(n) per eviction once full).
+        self._intent_keys: OrderedDict[str, TradeKey] = OrderedDict()
+        self._position_keys: OrderedDict[str, TradeKey] = OrderedDict()
         self._closes: dict[TradeKey, deque[int]] = {}
 
-    def remember(self, intent: SubmitOrder) -> None:
-        """Note the key of an approved intent, for its fill."""
-        _bounded_put(self._intent_keys, intent.intent_id, trade_key(intent))
+    def remember(self, intent_id: str, key: TradeKey) -> None:
+        """Note the trade key of an approved intent, for its fill."""
+        _bounded_put(self._intent_keys, intent_id, key)
 
     def on_fill(self, fill: OrderFilled) -> None:
         key = self._intent_keys.pop(fill.intent_id, None)
@@ -116,33 +120,26 @@ class RecentOrders:
     def __init__(self, window_ns: int) -> None:
         self._window = window_ns
         self._seen: dict[OrderSignature, tuple[int, str]] = {}
-        self._last: tuple[SubmitOrder, OrderSignature] | None = None
 
-    def _signature(self, intent: SubmitOrder) -> OrderSignature:
-        last = self._last
-        if last is None or last[0] is not intent:
-            last = self._last = (intent, order_signature(intent))
-        return last[1]
-
-    def match(self, intent: SubmitOrder, now_ns: int) -> tuple[int, str] | None:
+    def match(self, signature: OrderSignature, now_ns: int) -> tuple[int, str] | None:
         """(ts_ns, intent_id) of an identical order approved within the window, if any."""
         if self._window <= 0:
             return None
-        hit = self._seen.get(self._signature(intent))
+        hit = self._seen.get(signature)
         if hit is None or hit[0] <= now_ns - self._window:
             return None
         return hit
 
-    def record(self, intent: SubmitOrder, now_ns: int) -> None:
+    def record(self, signature: OrderSignature, intent_id: str, now_ns: int) -> None:
         if self._window <= 0:
             return
         if len(self._seen) >= _MAX_REMEMBERED:
             cutoff = now_ns - self._window
             self._seen = {k: v for k, v in self._seen.items() if v[0] > cutoff}
-        self._seen[self._signature(intent)] = (now_ns, intent.intent_id)
+        self._seen[signature] = (now_ns, intent_id)
 
 
-def _bounded_put(d: dict[str, TradeKey], k: str, v: TradeKey) -> None:
+def _bounded_put(d: OrderedDict[str, TradeKey], k: str, v: TradeKey) -> None:
     if len(d) >= _MAX_REMEMBERED:
-        del d[next(iter(d))]  # dicts keep insertion order: drop the oldest
+        d.popitem(last=False)  # drop the oldest
     d[k] = v

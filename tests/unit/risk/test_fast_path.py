@@ -1,0 +1,199 @@
+"""The guard's one-pass derivations agree with the plain definitions they replace."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gnosisd.bus.events import OrderLeg
+from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
+from gnosisd.core.occ import occ_symbol
+from gnosisd.quant.payoff import PayoffLeg, max_loss_of, risk_profile
+from gnosisd.quant.profile import structure_max_loss
+from gnosisd.risk.collar import band_and_greeks, collar_band
+from gnosisd.risk.greeks import order_greeks
+from gnosisd.risk.killswitch import KillSwitch
+from gnosisd.risk.limits import OrderFacts, _leg_problem, inspect_order, payoff_legs
+from gnosisd.risk.quotes import QuoteBook
+from gnosisd.risk.windows import (
+    _MAX_REMEMBERED,
+    ReentryThrottle,
+    order_contracts,
+    order_premium,
+    order_signature,
+    trade_key,
+)
+from tests.unit.risk.fakes import EXPIRY, NOW, fill_of, leg, make_fake_chain, put_credit_spread
+
+STRIKES = [Decimal(k) for k in range(430, 471, 5)]
+CHAIN = make_fake_chain()
+
+leg_st = st.builds(
+    leg,
+    st.sampled_from([Side.BUY, Side.SELL]),
+    st.sampled_from([OptionType.CALL, OptionType.PUT]),
+    st.sampled_from(STRIKES),
+    st.integers(min_value=1, max_value=3),
+)
+
+
+@st.composite
+def damaged_leg(draw: st.DrawFn) -> OrderLeg:
+    """A leg, sometimes with one field that breaks validation."""
+    lg = draw(leg_st)
+    damage = draw(st.sampled_from(["none"] * 6 + ["ratio", "strike", "expiry", "type", "symbol"]))
+    if damage == "ratio":
+        return replace(lg, ratio=draw(st.sampled_from([0, -1])))
+    if damage == "strike":
+        bad = ["NaN", "Infinity", "0", "-5", str(lg.strike + 1)]
+        return replace(lg, strike=Decimal(draw(st.sampled_from(bad))))
+    if damage == "expiry":
+        return replace(lg, expiry=lg.expiry + timedelta(days=1))
+    if damage == "type":
+        other = OptionType.PUT if lg.option_type is OptionType.CALL else OptionType.CALL
+        return replace(lg, option_type=other)
+    if damage == "symbol":
+        return replace(lg, symbol=draw(st.sampled_from(["SPY", "QQQ" + lg.symbol[3:]])))
+    return lg
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    legs=st.lists(damaged_leg(), min_size=1, max_size=4),
+    repeat_first=st.booleans(),
+    quantity=st.sampled_from([1, 2, 5]),
+    cents=st.integers(min_value=-900, max_value=900),
+    closing=st.booleans(),
+)
+def test_inspect_order_matches_the_plain_definitions(
+    legs: list[OrderLeg], repeat_first: bool, quantity: int, cents: int, closing: bool
+) -> None:
+    if repeat_first:
+        legs = [*legs, legs[0]]
+    intent = replace(
+        put_credit_spread(quantity=quantity),
+        legs=tuple(legs),
+        limit_price=Decimal(cents) / 100,
+        effect=PositionEffect.CLOSE if closing else PositionEffect.OPEN,
+        position_id="p-1" if closing else None,
+    )
+    facts = inspect_order(intent)
+    problem = _leg_problem(intent)
+    if problem is not None:
+        assert facts == (RiskReason.INVALID_ORDER, problem)  # the first problem, in leg order
+        return
+    assert isinstance(facts, OrderFacts)
+    assert facts.opening is not closing
+    assert facts.contracts == order_contracts(intent)
+    assert facts.premium == order_premium(intent)
+    assert facts.key == trade_key(intent)
+    assert facts.signature == order_signature(intent)
+    assert facts.legs == tuple((lg.symbol, lg.side is Side.BUY, lg.ratio) for lg in legs)
+    per_share = structure_max_loss(payoff_legs(intent), intent.limit_price)
+    if per_share is None:
+        assert facts.max_loss is None
+    else:
+        assert facts.max_loss == min(per_share * 100 * quantity, Decimal(0))
+
+
+def test_a_multi_expiry_order_takes_the_front_expiry_bound() -> None:
+    back = EXPIRY + timedelta(days=28)
+    far = OrderLeg(
+        occ_symbol("SPY", back, OptionType.CALL, Decimal(450)),
+        Side.BUY,
+        1,
+        OptionType.CALL,
+        Decimal(450),
+        back,
+    )
+    calendar = replace(
+        put_credit_spread(quantity=2, limit="3.10"),
+        legs=(leg(Side.SELL, OptionType.CALL, 450), far),
+    )
+    facts = inspect_order(calendar)
+    assert isinstance(facts, OrderFacts)
+    assert facts.max_loss == Decimal("-620")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    legs=st.lists(
+        st.tuples(
+            st.booleans(),
+            st.sampled_from(
+                [Decimal("445"), Decimal("450.0"), Decimal("455.50"), Decimal("4.6E+2")]
+            ),
+            st.sampled_from([-3, -2, -1, 1, 2, 3]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    net=st.sampled_from(["-1.25", "0", "-0", "2.5", "3.10", "-6.00", "1E+1", "0.001"]),
+)
+def test_max_loss_of_is_risk_profile_digit_for_digit(
+    legs: list[tuple[bool, Decimal, int]], net: str
+) -> None:
+    # Same value, same exponent, same sign of zero: what the journal prints does not change.
+    profile = risk_profile([PayoffLeg(c, k, r) for c, k, r in legs], Decimal(net))
+    assert repr(max_loss_of(legs, Decimal(net))) == repr(profile.max_loss)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    legs=st.lists(leg_st, min_size=1, max_size=4, unique_by=lambda lg: lg.symbol),
+    quantity=st.sampled_from([1, 2, 7]),
+    tol=st.sampled_from([0.0, 0.05]),
+    pct=st.sampled_from([0.0, 0.1]),
+)
+def test_band_and_greeks_is_collar_band_plus_order_greeks(
+    legs: list[OrderLeg], quantity: int, tol: float, pct: float
+) -> None:
+    intent = replace(put_credit_spread(quantity=quantity), legs=tuple(legs))
+    book = QuoteBook(CHAIN)
+    band = collar_band(intent, QuoteBook(CHAIN), tol, pct)
+    greeks = order_greeks(intent, QuoteBook(CHAIN))
+    plain = [(lg.symbol, lg.side is Side.BUY, lg.ratio) for lg in legs]
+    fused = band_and_greeks(plain, quantity, book, tol, pct)
+    assert not isinstance(band, str) and not isinstance(fused, str)
+    assert fused == (band.low, band.high, band.far, band.natural, *greeks.values())
+
+
+def test_band_and_greeks_names_the_first_leg_without_a_quote() -> None:
+    missing = occ_symbol("SPY", EXPIRY, OptionType.CALL, Decimal(1000))
+    legs = [(leg(Side.BUY, OptionType.PUT, 445).symbol, True, 1), (missing, False, 1)]
+    assert band_and_greeks(legs, 1, QuoteBook(CHAIN), 0.05, 0.1) == missing
+
+
+def test_reentry_throttle_forgets_the_oldest_unfilled_intent_first() -> None:
+    throttle = ReentryThrottle(window_ns=60 * 60 * 1_000_000_000)
+    intent = put_credit_spread()
+    for i in range(_MAX_REMEMBERED + 1):
+        throttle.remember(f"i-{i}", ("SPY", f"s-{i}"))
+    # i-0 was dropped: its open fill falls back to the "custom" key; i-1 kept its own.
+    throttle.on_fill(fill_of(replace(intent, intent_id="i-0"), NOW, "p-0"))
+    throttle.on_fill(fill_of(replace(intent, intent_id="i-1"), NOW, "p-1"))
+    for pid in ("p-0", "p-1"):
+        close = replace(intent, intent_id=f"c-{pid}", effect=PositionEffect.CLOSE)
+        throttle.on_fill(fill_of(close, NOW, pid))
+    assert throttle.closes(("SPY", "custom"), NOW) == 1
+    assert throttle.closes(("SPY", "s-1"), NOW) == 1
+
+
+def test_kill_file_existence_follows_symlinks_like_os_path_exists(tmp_path: Path) -> None:
+    kill = tmp_path / "KILL"
+    switch = KillSwitch(kill_file=kill)
+    assert switch.active() is None
+    kill.symlink_to(tmp_path / "target")  # dangling: os.path.exists says False
+    assert not os.path.exists(kill) and switch.active() is None
+    (tmp_path / "target").write_text("halt")
+    assert switch.active() == f"kill file {kill} exists"
+
+
+def test_a_kill_file_path_with_a_nul_byte_is_never_active() -> None:
+    assert KillSwitch(kill_file=Path("state/KI\0LL")).active() is None
