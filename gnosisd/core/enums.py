@@ -99,3 +99,4 @@ class RiskReason(StrEnum):
     REENTRY_THROTTLE = "reentry_throttle"
     PORTFOLIO_RISK_CAP = "portfolio_risk_cap"
     GREEK_BUDGET = "greek_budget"
+    CLOSE_MISMATCH = "close_mismatch"  # a close that does not reverse an open position

@@ -74,7 +74,7 @@ def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -
         kinks.add(strike)
     lo: Decimal | None = None
     start = -net_price
-    for s in kinks:
+    for s in sorted(kinks):  # in risk_profile's order: ties keep its representative (exponent)
         total = start
         for is_call, strike, ratio in legs:
             # intrinsic > 0 exactly when S is beyond the strike: compare before subtracting

@@ -308,7 +308,9 @@ class RiskGuard:
         if opening:
             breach = self._opening_breach(intent, facts, portfolio, market, now_ns, max_loss)
         else:
-            breach = self._close_collar(intent, facts, market, now_ns)
+            breach = self._close_mismatch(intent, facts, portfolio) or self._close_collar(
+                intent, facts, market, now_ns
+            )
         if breach is not None:
             return breach
         if intent.intent_id in self._approved:
@@ -491,6 +493,32 @@ class RiskGuard:
             breach = self._greek_breach(post, eq, 1.0)
             if breach is not None:
                 return RiskReason.GREEK_BUDGET, f"after this order the {breach}"
+        return None
+
+    def _close_mismatch(
+        self, intent: SubmitOrder, facts: OrderFacts, portfolio: PortfolioView
+    ) -> Breach | None:
+        # Closes skip the limits because they reduce risk; one that does not exactly reverse
+        # (part of) an open position would open new risk at the broker instead.
+        pid = intent.position_id
+        for position in portfolio.positions():
+            if position.position_id == pid:
+                break
+        else:
+            return RiskReason.CLOSE_MISMATCH, (
+                f"closing order for position {pid}, which is not open: a close must reverse "
+                "an open position"
+            )
+        if intent.quantity > position.quantity:
+            return RiskReason.CLOSE_MISMATCH, (
+                f"closing {intent.quantity} of position {pid}, which holds {position.quantity}"
+            )
+        want = {leg.symbol: -leg.ratio for leg in position.legs}
+        got = {symbol: (ratio if bought else -ratio) for symbol, bought, ratio in facts.legs}
+        if want != got:
+            return RiskReason.CLOSE_MISMATCH, (
+                f"legs do not reverse position {pid}: need {want}, got {got}"
+            )
         return None
 
     def _close_collar(

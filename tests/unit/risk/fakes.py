@@ -14,7 +14,7 @@ from gnosisd.bus.events import ChainSnapshot, OrderFilled, OrderLeg, SubmitOrder
 from gnosisd.core.clock import datetime_to_ns
 from gnosisd.core.enums import OptionType, PositionEffect, Side
 from gnosisd.core.occ import occ_symbol
-from gnosisd.core.views import Position
+from gnosisd.core.views import Position, PositionLeg
 
 EXPIRY = date(2025, 7, 18)
 # 2025-06-02 10:00 New York (EDT) = 14:00 UTC, a Monday session.
@@ -170,12 +170,13 @@ def closing(intent_id: str = "c-1", position_id: str = "p-1") -> SubmitOrder:
     )
 
 
-def fake_position(position_id: str) -> Position:
+def fake_position(position_id: str, quantity: int = 1) -> Position:
+    """A 1-lot put credit spread as the portfolio cap sees it (legs left out: no greeks)."""
     return Position(
         position_id=position_id,
         underlying="SPY",
         strategy_type="put_credit_spread",
-        quantity=1,
+        quantity=quantity,
         legs=(),
         entry_net_price=Decimal("-1.5"),
         max_loss=Decimal("-350"),
@@ -185,6 +186,31 @@ def fake_position(position_id: str) -> Position:
         unrealized_pnl=Decimal("0"),
         exit_rules={},
     )
+
+
+def position_closed_by(intent: SubmitOrder, quantity: int | None = None) -> Position:
+    """The open position that closing `intent` exactly reverses (its legs, `quantity` held)."""
+    legs = tuple(
+        PositionLeg(
+            lg.symbol,
+            lg.option_type is OptionType.CALL,
+            lg.strike,
+            lg.expiry,
+            -lg.ratio if lg.side is Side.BUY else lg.ratio,
+        )
+        for lg in intent.legs
+    )
+    held = intent.quantity if quantity is None else quantity
+    return replace(
+        fake_position(intent.position_id or "p-1", held), legs=legs, strategy_type="custom"
+    )
+
+
+def holding(
+    intent: SubmitOrder, *, equity_: Decimal = Decimal("100000"), pnl: Decimal = Decimal(0)
+) -> FakePortfolio:
+    """A portfolio that holds the position `intent` closes."""
+    return FakePortfolio(equity_, pnl, [position_closed_by(intent)])
 
 
 def fill_of(intent: SubmitOrder, ts_ns: int, position_id: str) -> OrderFilled:

@@ -21,6 +21,7 @@ from tests.unit.risk.fakes import (
     S,
     closing,
     fake_position,
+    holding,
     leg,
     put_credit_spread,
 )
@@ -47,7 +48,7 @@ def market() -> FakeMarket:
 
 @pytest.fixture
 def book() -> FakePortfolio:
-    return FakePortfolio()
+    return holding(closing())  # holds p-1, the spread closing() buys back
 
 
 def test_approves_defined_risk_open_and_recomputes_its_max_loss(
@@ -219,7 +220,7 @@ def test_reduce_only_state_rejects_opens(
 def test_rejects_order_when_daily_loss_limit_reached_and_halts_for_the_session(
     guard: RiskGuard, market: FakeMarket
 ) -> None:
-    book = FakePortfolio(pnl=Decimal("-5000"))  # default limit 5000: reaching it halts
+    book = holding(closing(), pnl=Decimal("-5000"))  # default limit 5000: reaching it halts
     with capture_logs() as logs:
         d = guard.check(put_credit_spread("a"), book, market, NOW)
         d2 = guard.check(put_credit_spread("b"), book, market, NOW + S)
@@ -279,8 +280,9 @@ def test_close_passes_trade_risk_cap_and_open_position_limit(
     tmp_path: Path, market: FakeMarket
 ) -> None:
     g = make_guard(tmp_path, max_open_positions=1)
-    book = FakePortfolio(equity_=Decimal("1000"), open_positions=[fake_position("p-1")])
-    assert g.check(replace(closing(), quantity=50), book, market, NOW).approved
+    big_close = replace(closing(), quantity=50)
+    book = holding(big_close, equity_=Decimal("1000"))
+    assert g.check(big_close, book, market, NOW).approved
 
 
 def test_rejects_open_at_max_open_positions(tmp_path: Path, market: FakeMarket) -> None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.config import RiskConfig, Settings, TradeAgentConfig
-from gnosisd.core.enums import OptionType, RiskReason, Side, TradingState
+from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side, TradingState
 from gnosisd.core.views import Position, PositionLeg
 from gnosisd.risk.guard import RiskGuard
 from gnosisd.risk.state import TradingStateMachine
@@ -27,8 +27,10 @@ from tests.unit.risk.fakes import (
     closing,
     fake_position,
     fill_of,
+    holding,
     leg,
     make_fake_chain,
+    position_closed_by,
     put_credit_spread,
 )
 from tests.unit.risk.reference import reference_greeks
@@ -56,7 +58,8 @@ def reason(g: RiskGuard, intent: SubmitOrder, market: FakeMarket, now: int = NOW
     """The decision's reason, with the market's data (and its default chain) fresh at `now`."""
     if "SPY" in market.last:
         market.last["SPY"] = now
-    return g.check(intent, FakePortfolio(), market, now).reason
+    book = holding(intent) if intent.effect is PositionEffect.CLOSE else FakePortfolio()
+    return g.check(intent, book, market, now).reason
 
 
 OK = RiskReason.APPROVED
@@ -101,7 +104,8 @@ def test_close_collar_checks_only_the_through_the_market_side(
     g = make_guard(tmp_path)
     g.halt("operator", NOW)
     assert reason(g, replace(closing("c1"), limit_price=Decimal("5.55")), market) is OK
-    d = g.check(replace(closing("c2"), limit_price=Decimal("5.56")), FakePortfolio(), market, NOW)
+    c2 = replace(closing("c2"), limit_price=Decimal("5.56"))
+    d = g.check(c2, holding(c2), market, NOW)
     assert d.reason is RiskReason.PRICE_COLLAR
     assert "through the market" in d.detail
     assert reason(g, replace(closing("c3"), limit_price=Decimal("-10")), market) is OK
@@ -199,7 +203,7 @@ def _round_trip(g: RiskGuard, market: FakeMarket, n: int, t: int) -> int:
     assert g.check(opened, FakePortfolio(), market, t).approved
     g.on_fill(fill_of(opened, t + S, f"p{n}"))
     shut = closing(f"c{n}", position_id=f"p{n}")
-    assert g.check(shut, FakePortfolio(), market, t + 2 * S).approved
+    assert g.check(shut, holding(shut), market, t + 2 * S).approved
     g.on_fill(fill_of(shut, t + 3 * S, f"p{n}"))
     return t + 4 * S
 
@@ -261,6 +265,7 @@ def test_portfolio_cap_on_open_max_loss_plus_the_order(tmp_path: Path, market: F
     d = g.check(spread("b"), over, market, NOW)
     assert d.reason is RiskReason.PORTFOLIO_RISK_CAP
     assert "$9,650.01 + this order's $350.00 exceeds 0.1 × equity" in d.detail
+    over.open_positions.append(position_closed_by(closing("c")))
     assert g.check(closing("c"), over, market, NOW).approved
 
 
@@ -350,7 +355,9 @@ def test_greek_breach_on_a_mark_moves_to_reducing_and_back_with_hysteresis(
     d = g.check(spread("a"), book, market, NOW)
     assert (d.reason, d.trading_state) == (RiskReason.REDUCE_ONLY, TradingState.REDUCING)
     assert "greek budget: portfolio delta $225,000 beyond ±$200,000" in d.detail
-    assert g.check(closing("c"), book, market, NOW).approved
+    reduce = closing("c")
+    held = FakePortfolio(open_positions=[*book.open_positions, position_closed_by(reduce)])
+    assert g.check(reduce, held, market, NOW).approved
     for qty, state in [(8, TradingState.REDUCING), (7, TradingState.ACTIVE)]:
         book.open_positions = [long_calls("p1", qty)]
         g.on_mark(Decimal(0), book, market, NOW + S)
@@ -412,3 +419,28 @@ def test_operator_reduce_only_does_not_override_a_halt(tmp_path: Path) -> None:
     assert not sm.reduce_only("y", NOW)
     assert not sm.end_reducing("z", NOW)
     assert sm.state is TradingState.HALTED
+
+
+def test_a_close_must_exactly_reverse_an_open_position(tmp_path: Path, market: FakeMarket) -> None:
+    g = make_guard(tmp_path)
+    close = closing("c1")  # buys back the 450/445 put spread of position p-1
+    assert g.check(close, holding(close), market, NOW).approved
+    cases = {
+        "not open": (closing("c2"), FakePortfolio()),
+        "more than held": (replace(closing("c3"), quantity=2), holding(closing("c3"))),
+        "other legs": (
+            replace(closing("c4"), legs=(leg(Side.BUY, OptionType.PUT, 450),)),
+            holding(closing("c4")),
+        ),
+        "same legs, same direction as held (would double it)": (
+            closing("c5"),
+            FakePortfolio(open_positions=[position_closed_by(replace(closing("c5"), legs=tuple(
+                replace(lg, side=Side.SELL if lg.side is Side.BUY else Side.BUY)
+                for lg in closing("c5").legs
+            )))]),
+        ),
+    }  # fmt: skip
+    for why, (intent, book) in cases.items():
+        d = g.check(intent, book, market, NOW)
+        assert d.reason is RiskReason.CLOSE_MISMATCH, why
+    assert "not open" in g.check(closing("c6"), FakePortfolio(), market, NOW).detail

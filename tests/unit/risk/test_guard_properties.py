@@ -12,9 +12,17 @@ from hypothesis import strategies as st
 from gnosisd.bus.events import OrderLeg, SubmitOrder
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.config import RiskConfig
-from gnosisd.core.enums import OptionType, PositionEffect, Side
+from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
 from gnosisd.risk.guard import RiskGuard
-from tests.unit.risk.fakes import NOW, FakeMarket, FakePortfolio, S, fake_position, leg
+from tests.unit.risk.fakes import (
+    NOW,
+    FakeMarket,
+    FakePortfolio,
+    S,
+    fake_position,
+    leg,
+    position_closed_by,
+)
 from tests.unit.risk.reference import reference_band, reference_greeks
 
 CAL = TradingCalendar()
@@ -66,6 +74,7 @@ legs_st = st.lists(
     halted=st.sampled_from([False, False, False, True]),
     killed=st.sampled_from([False, False, False, True]),
     effect=st.sampled_from([PositionEffect.OPEN, PositionEffect.CLOSE]),
+    held=st.sampled_from([True, True, True, False]),
 )
 def test_never_approves_an_open_that_breaches_a_limit(
     legs: list[OrderLeg],
@@ -77,6 +86,7 @@ def test_never_approves_an_open_that_breaches_a_limit(
     halted: bool,
     killed: bool,
     effect: PositionEffect,
+    held: bool,
 ) -> None:
     cfg = RiskConfig(kill_file=Path("/nonexistent/gnosisd-test/KILL"))
     guard = RiskGuard(cfg, CAL, broker_is_live=False)
@@ -107,8 +117,10 @@ def test_never_approves_an_open_that_breaches_a_limit(
     book = FakePortfolio(
         equity_=Decimal(equity),
         pnl=Decimal(pnl),
-        open_positions=[fake_position(f"p-{i}") for i in range(n_open)],
+        open_positions=[fake_position(f"p-{i + 2}") for i in range(n_open)],
     )
+    if effect is PositionEffect.CLOSE and held:
+        book.open_positions.append(position_closed_by(intent))  # p-1, which the close reverses
     d = guard.check(intent, book, market, NOW)
     per_share = brute_force_max_loss(intent.legs, intent.limit_price)
     if per_share is not None:
@@ -132,7 +144,10 @@ def test_never_approves_an_open_that_breaches_a_limit(
         for g, pct in zip(greeks, budgets, strict=True):
             assert abs(g) <= pct * equity * (1 + 1e-9)
     event(f"{effect} {d.reason}")
-    if effect is PositionEffect.CLOSE:
+    if effect is PositionEffect.CLOSE and not held:
+        # A close must reverse an open position, or it would open new risk at the broker.
+        assert d.reason is RiskReason.CLOSE_MISMATCH
+    elif effect is PositionEffect.CLOSE:
         # Closes reduce risk: only validity, the live gate, duplicates and the close collar apply.
         _, high = reference_band(
             intent, chain, cfg.close_collar_tolerance, cfg.close_collar_tolerance_pct

@@ -13,7 +13,15 @@ from gnosisd.core.enums import RiskReason, TradingState
 from gnosisd.risk.guard import RiskGuard
 from gnosisd.risk.killswitch import KillSwitch, remove_kill_file, write_kill_file
 from gnosisd.risk.state import TradingStateMachine
-from tests.unit.risk.fakes import NOW, FakeMarket, FakePortfolio, S, closing, put_credit_spread
+from tests.unit.risk.fakes import (
+    NOW,
+    FakeMarket,
+    FakePortfolio,
+    S,
+    closing,
+    holding,
+    put_credit_spread,
+)
 
 CAL = TradingCalendar()
 DAY = 86_400 * S
@@ -54,7 +62,7 @@ def test_latching_an_existing_session_halt_keeps_it_across_sessions() -> None:
 
 def test_latched_guard_rejects_opens_next_day_but_passes_closes(tmp_path: Path) -> None:
     guard = make_guard(tmp_path)
-    book, market = FakePortfolio(), FakeMarket({"SPY": NOW + DAY - 5 * S})
+    book, market = holding(closing()), FakeMarket({"SPY": NOW + DAY - 5 * S})
     guard.latch_halt("SIGUSR1", NOW)
     changes = guard.pop_state_changes()
     assert [(c.state, c.reason) for c in changes] == [(TradingState.HALTED, "SIGUSR1")]
