@@ -79,10 +79,21 @@ def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -
         for is_call, strike, ratio in legs:
             # intrinsic > 0 exactly when S is beyond the strike: compare before subtracting
             if is_call:
-                if s > strike:
-                    total += ratio * (s - strike)
+                if not s > strike:
+                    continue
+                intrinsic = s - strike
             elif strike > s:
-                total += ratio * (strike - s)
+                intrinsic = strike - s
+            else:
+                continue
+            # ±1 × x is exact with x's digits and x > 0 (no signed zero), so the common unit
+            # ratios skip the int → Decimal conversion of the product (same digits).
+            if ratio == 1:
+                total += intrinsic
+            elif ratio == -1:
+                total -= intrinsic
+            else:
+                total += ratio * intrinsic
         if lo is None or total < lo:
             lo = total
     assert lo is not None

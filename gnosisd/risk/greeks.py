@@ -18,7 +18,7 @@ from operator import is_
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import Side
 from gnosisd.core.views import Position, PositionLeg
-from gnosisd.risk.quotes import QuoteBook
+from gnosisd.risk.quotes import ChainMarketView, QuoteBook, QuoteBooks
 
 GREEK_NAMES = ("delta", "gamma", "vega", "theta")
 
@@ -107,6 +107,22 @@ class PositionGreeks:
         result, books = self._total(positions, book_of)
         self._last = (list(positions), books, result)
         return result
+
+    def total_on(
+        self, positions: Sequence[Position], books: QuoteBooks, market: ChainMarketView
+    ) -> Greeks:
+        """`total` with each underlying's book from `books` on `market` (the guard's hot path:
+        the cache check compares identities in a plain loop, no callable or generator)."""
+        last = self._last
+        if last is not None:
+            held = last[0]
+            if len(held) == len(positions) and all(map(is_, held, positions)):
+                for u, b in last[1].items():
+                    if books.get(market, u) is not b:
+                        break
+                else:
+                    return last[2]
+        return self.total(positions, lambda u: books.get(market, u))
 
     def _total(
         self, positions: Sequence[Position], book_of: Callable[[str], QuoteBook | None]

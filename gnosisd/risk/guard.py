@@ -38,6 +38,16 @@ DAILY_LOSS_MESSAGE = "Daily loss limit reached. Halting trading."
 DEFAULT_PORTFOLIO_RISK_PCT: float = TradeAgentConfig.model_fields["max_portfolio_risk_pct"].default
 
 Breach = tuple[RiskReason, str]
+LIVE_GATE_BREACH: Breach = (
+    RiskReason.LIVE_GATE,
+    "live trading disabled: needs GNOSIS_LIVE_TRADING_ENABLED=true and "
+    "execution.enable_live_trading: true",
+)
+
+# Enum members read on every check, bound once: on Python 3.11 reading a member through its
+# class (`RiskReason.APPROVED`) goes through the enum metaclass (~70 ns), a module global does not.
+_APPROVED = RiskReason.APPROVED
+_ACTIVE = TradingState.ACTIVE
 
 
 def _dec(value: float) -> Decimal:
@@ -88,9 +98,24 @@ class RiskGuard:
         self._trade_risk_pct = _dec(risk.max_trade_risk_pct)
         pct = risk.max_portfolio_risk_pct
         pct = pct if pct is not None else portfolio_risk_pct
-        self.portfolio_risk_pct = _dec(pct if pct is not None else DEFAULT_PORTFOLIO_RISK_PCT)
+        self._portfolio_risk_pct = _dec(pct if pct is not None else DEFAULT_PORTFOLIO_RISK_PCT)
+        # The caps of the last equity seen (trade cap, portfolio cap, equity as a float) and the
+        # greek budgets (pct × equity × 1.0, as _greek_breach computes them): the portfolio
+        # returns the same Decimal object until its equity changes, so the products are computed
+        # once per equity, not on every check (the object is held: its identity cannot be reused).
+        self._caps_equity: Decimal | None = None
+        self._caps: tuple[Decimal, Decimal, float] = (ZERO, ZERO, 0.0)
+        self._greek_limits: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+        # The limits the opening path compares against, copied once (one attribute read per
+        # check instead of two through the config).
+        self._max_contracts_order = risk.max_contracts_per_order
         self._max_premium_order = _dec(risk.max_premium_per_order)
+        self._max_open_positions = risk.max_open_positions
+        self._max_contracts_window = risk.max_contracts_per_window
         self._max_premium_window = _dec(risk.max_premium_per_window)
+        self._max_reentries = risk.max_reentries
+        self._collar_tolerance = risk.collar_tolerance
+        self._collar_tolerance_pct = risk.collar_tolerance_pct
         self._budget_pcts = (
             risk.max_delta_pct,
             risk.max_gamma_pct,
@@ -121,6 +146,11 @@ class RiskGuard:
         )
 
     # ------------------------------------------------------------------ state
+    @property
+    def portfolio_risk_pct(self) -> Decimal:
+        """The portfolio cap: open max loss plus the order's at most this × equity."""
+        return self._portfolio_risk_pct
+
     @property
     def state(self) -> TradingState:
         return self._states.state
@@ -204,8 +234,7 @@ class RiskGuard:
 
     def portfolio_greeks(self, positions: list[Position], market: ChainMarketView) -> Greeks:
         """Dollar greeks of `positions` on the latest chains (units: risk/greeks.py)."""
-        books = self._books
-        return self._position_greeks.total(positions, lambda u: books.get(market, u))
+        return self._position_greeks.total_on(positions, self._books, market)
 
     def _greek_state(self, greeks: Greeks, equity: float, now_ns: int) -> None:
         state = self.state
@@ -260,62 +289,51 @@ class RiskGuard:
             return self._decide(intent, now_ns, facts[0], facts[1], ZERO)
         max_loss = facts.max_loss
         opening = facts.opening
-        if max_loss is None:
-            if opening:
+        if opening:
+            if max_loss is None:
                 detail = "opening order has unbounded max loss (naked short call or similar)"
                 return self._decide(intent, now_ns, RiskReason.UNDEFINED_RISK, detail, ZERO)
-            max_loss = ZERO
-        reject = self._first_breach(intent, facts, portfolio, market, now_ns, max_loss)
+            reject = self._opening_breach(intent, facts, portfolio, market, now_ns, max_loss)
+        else:
+            if max_loss is None:
+                max_loss = ZERO
+            reject = self._closing_breach(intent, facts, portfolio, market, now_ns)
         if reject is not None:
             return self._decide(intent, now_ns, reject[0], reject[1], max_loss)
-        self._record(intent, facts, now_ns)
+        intent_id = intent.intent_id
+        approved = self._approved
+        if intent_id in approved:
+            detail = f"intent {intent_id} was already approved"
+            return self._decide(intent, now_ns, RiskReason.DUPLICATE, detail, max_loss)
+        # Record the approval (inline: this is the hot path, issue 5 item 15).
+        approved.add(intent_id)
+        self._rate.record(now_ns)
+        self._reentries.remember(intent_id, facts.key)
+        if opening:
+            self._sizes.record(now_ns, facts.contracts, facts.premium)
+            self._recent.record(facts.signature, intent_id, now_ns)
         self._approvals += 1
         if self._approvals == 1:  # the key in first-decision order, as _decide would place it
             self._counts[RiskReason.APPROVED] += 0
         # Positional (intent, ts_ns, approved, reason, detail, max_loss, trading_state): cheaper
         # than keywords on the hot path.
         return RiskDecided(
-            intent, now_ns, True, RiskReason.APPROVED, "approved", max_loss, self._states.state
+            intent, now_ns, True, _APPROVED, "approved", max_loss, self._states.state
         )
 
-    def _record(self, intent: SubmitOrder, facts: OrderFacts, now_ns: int) -> None:
-        self._approved.add(intent.intent_id)
-        self._rate.record(now_ns)
-        self._reentries.remember(intent.intent_id, facts.key)
-        if facts.opening:
-            self._sizes.record(now_ns, facts.contracts, facts.premium)
-            self._recent.record(facts.signature, intent.intent_id, now_ns)
-
-    def _first_breach(
+    def _closing_breach(
         self,
         intent: SubmitOrder,
         facts: OrderFacts,
         portfolio: PortfolioView,
         market: ChainMarketView,
         now_ns: int,
-        max_loss: Decimal,
     ) -> Breach | None:
-        opening = facts.opening
-        if opening:
-            killed = self.kill_switch.active()
-            if killed is not None:
-                return RiskReason.KILL_SWITCH, f"kill switch active: {killed}"
         if self._broker_is_live and not self._live_allowed():
-            return RiskReason.LIVE_GATE, (
-                "live trading disabled: needs GNOSIS_LIVE_TRADING_ENABLED=true and "
-                "execution.enable_live_trading: true"
-            )
-        if opening:
-            breach = self._opening_breach(intent, facts, portfolio, market, now_ns, max_loss)
-        else:
-            breach = self._close_mismatch(intent, facts, portfolio) or self._close_collar(
-                intent, facts, market, now_ns
-            )
-        if breach is not None:
-            return breach
-        if intent.intent_id in self._approved:
-            return RiskReason.DUPLICATE, f"intent {intent.intent_id} was already approved"
-        return None
+            return LIVE_GATE_BREACH
+        return self._close_mismatch(intent, facts, portfolio) or self._close_collar(
+            intent, facts, market, now_ns
+        )
 
     def _opening_breach(
         self,
@@ -326,8 +344,19 @@ class RiskGuard:
         now_ns: int,
         max_loss: Decimal,
     ) -> Breach | None:
+        """Every check of an opening order, in the order docs/risk.md lists them.
+
+        One function on purpose: the decision must take < 50 µs at p99 (issue 5 item 15), and
+        each check used to be a method (plus its limit reads) of its own. Each block is one
+        check; the rejection messages are built by the `_*_detail` helpers, only on a breach.
+        """
+        killed = self.kill_switch.active()
+        if killed is not None:
+            return RiskReason.KILL_SWITCH, f"kill switch active: {killed}"
+        if self._broker_is_live and not self._live_allowed():
+            return LIVE_GATE_BREACH
         state = self._states.state
-        if state is not TradingState.ACTIVE:
+        if state is not _ACTIVE:
             why = self._states.reason or state.value
             reason = RiskReason.HALTED if state is TradingState.HALTED else RiskReason.REDUCE_ONLY
             return reason, f"trading is {state.value} ({why}); only closes pass"
@@ -337,37 +366,163 @@ class RiskGuard:
                 f"session P&L ${pnl:,.2f} breaches the daily loss limit "
                 f"${self._max_daily_loss:,.2f}; halted for the session"
             )
-        last = market.last_data_ns(intent.underlying)
+        underlying = intent.underlying
+        last = market.last_data_ns(underlying)
         if last is None:
-            return RiskReason.STALE_DATA, f"no market data for {intent.underlying}"
+            return RiskReason.STALE_DATA, f"no market data for {underlying}"
         if now_ns - last > self._stale_ns:
-            age = Decimal(now_ns - last) / NS_PER_S
-            return RiskReason.STALE_DATA, (
-                f"{intent.underlying} data is {age:.1f} s old, limit "
-                f"{self._risk.stale_data_seconds} s"
-            )
+            return RiskReason.STALE_DATA, self._stale_detail(underlying, "data", now_ns - last)
         equity = portfolio.equity()
         positions = portfolio.positions()
-        return (
-            self._size_breach(facts)
-            or self._portfolio_breach(positions, equity, max_loss)
-            or self._window_breach(facts, now_ns)
-            or self._market_breach(intent, facts, positions, equity, market, now_ns)
+        # The order's size.
+        if facts.contracts > self._max_contracts_order or facts.premium > self._max_premium_order:
+            return self._size_detail(facts)
+        # The portfolio caps (Decimal: exact money).
+        if equity is not self._caps_equity:
+            self._caps_equity = equity
+            self._caps = (
+                self._trade_risk_pct * equity,
+                self._portfolio_risk_pct * equity,
+                float(equity),
+            )
+            eq = self._caps[2]
+            p_delta, p_gamma, p_vega, p_theta = self._budget_pcts
+            self._greek_limits = (
+                p_delta * eq * 1.0,
+                p_gamma * eq * 1.0,
+                p_vega * eq * 1.0,
+                p_theta * eq * 1.0,
+            )
+        trade_cap, book_cap, eq = self._caps
+        if -max_loss > trade_cap:
+            return RiskReason.TRADE_RISK_CAP, self._trade_cap_detail(equity, max_loss)
+        if len(positions) >= self._max_open_positions:
+            return RiskReason.MAX_OPEN_POSITIONS, (
+                f"{len(positions)} open positions, limit {self._max_open_positions}"
+            )
+        open_loss = self._open_loss(positions)
+        if open_loss - max_loss > book_cap:
+            return RiskReason.PORTFOLIO_RISK_CAP, self._book_cap_detail(open_loss, equity, max_loss)
+        # The trailing windows.
+        if self._rate.full(now_ns):
+            return self._rate_detail(now_ns)
+        win_contracts, win_premium = self._sizes.totals(now_ns)
+        if (
+            win_contracts + facts.contracts > self._max_contracts_window
+            or win_premium + facts.premium > self._max_premium_window
+        ):
+            return self._window_detail(win_contracts, win_premium, facts)
+        key = facts.key
+        closes = self._reentries.closes(key, now_ns)
+        if closes > self._max_reentries:
+            risk = self._risk
+            return RiskReason.REENTRY_THROTTLE, (
+                f"{key[0]} {key[1]} was closed {closes} times in the last "
+                f"{risk.reentry_window_minutes} min; at most {risk.max_reentries} re-entries"
+            )
+        hit = self._recent.match(facts.signature, now_ns)
+        if hit is not None:
+            age = Decimal(now_ns - hit[0]) / NS_PER_S
+            return RiskReason.DUPLICATE, (
+                f"same order as intent {hit[1]} approved {age:.1f} s ago "
+                f"(duplicate_window_seconds {self._risk.duplicate_window_seconds})"
+            )
+        # The market: the chain, the collar and the greek budgets after this order.
+        book = self._books.get(market, underlying)
+        if book is None:
+            return RiskReason.MISSING_QUOTE, f"no option chain for {underlying}"
+        if now_ns - book.chain.ts_ns > self._stale_ns:
+            age_ns = now_ns - book.chain.ts_ns
+            return RiskReason.STALE_DATA, self._stale_detail(underlying, "chain", age_ns)
+        # The collar and the order's greeks in one pass over the legs (one quote read per leg).
+        figures = band_and_greeks(
+            facts.legs, intent.quantity, book, self._collar_tolerance, self._collar_tolerance_pct
+        )
+        if isinstance(figures, str):
+            return RiskReason.MISSING_QUOTE, f"no two-sided quote for leg {figures}"
+        low, high, far, natural, d, g, v, t = figures
+        limit = float(intent.limit_price)
+        if limit > high + EPSILON or limit < low - EPSILON:  # collar.outside, both sides
+            return RiskReason.PRICE_COLLAR, self._collar_detail(intent, low, high, far, natural)
+        held = self._position_greeks.total_on(positions, self._books, market)
+        # Greeks.__add__ and _greek_breach(…, fraction 1.0) on plain floats; the message is
+        # built by _greek_breach itself only on a breach.
+        delta = held.delta + d
+        gamma = held.gamma + g
+        vega = held.vega + v
+        theta = held.theta + t
+        max_delta, max_gamma, max_vega, max_theta = self._greek_limits
+        if (
+            abs(delta) > max_delta
+            or abs(gamma) > max_gamma
+            or abs(vega) > max_vega
+            or abs(theta) > max_theta
+        ):
+            post = Greeks(delta, gamma, vega, theta, held.missing)
+            breach = self._greek_breach(post, eq, 1.0)
+            if breach is not None:
+                return RiskReason.GREEK_BUDGET, f"after this order the {breach}"
+        return None
+
+    # The rejection messages of _opening_breach (cold: built only on a breach).
+    def _stale_detail(self, underlying: str, what: str, age_ns: int) -> str:
+        age = Decimal(age_ns) / NS_PER_S
+        return f"{underlying} {what} is {age:.1f} s old, limit {self._risk.stale_data_seconds} s"
+
+    def _size_detail(self, facts: OrderFacts) -> Breach:
+        contracts = facts.contracts
+        if contracts > self._max_contracts_order:
+            return RiskReason.ORDER_CONTRACTS, (
+                f"{contracts} contracts in one order, limit {self._max_contracts_order}"
+            )
+        return RiskReason.ORDER_PREMIUM, (
+            f"premium ${facts.premium:,.2f} (|limit| × quantity × 100) exceeds the per-order "
+            f"limit ${self._max_premium_order:,.2f}"
         )
 
-    def _size_breach(self, facts: OrderFacts) -> Breach | None:
-        contracts = facts.contracts
-        premium = facts.premium
-        if contracts > self._risk.max_contracts_per_order:
-            return RiskReason.ORDER_CONTRACTS, (
-                f"{contracts} contracts in one order, limit {self._risk.max_contracts_per_order}"
+    def _trade_cap_detail(self, equity: Decimal, max_loss: Decimal) -> str:
+        cap = self._trade_risk_pct * equity
+        return (
+            f"max loss ${-max_loss:,.2f} exceeds {self._trade_risk_pct} × equity "
+            f"${equity:,.2f} = ${cap:,.2f}"
+        )
+
+    def _book_cap_detail(self, open_loss: Decimal, equity: Decimal, max_loss: Decimal) -> str:
+        book_cap = self.portfolio_risk_pct * equity
+        return (
+            f"open max loss ${open_loss:,.2f} + this order's ${-max_loss:,.2f} exceeds "
+            f"{self.portfolio_risk_pct} × equity ${equity:,.2f} = ${book_cap:,.2f}"
+        )
+
+    def _rate_detail(self, now_ns: int) -> Breach:
+        return RiskReason.RATE_LIMIT, (
+            f"{self._rate.count(now_ns)} orders approved in the last 60 s, "
+            f"limit {self._risk.max_orders_per_minute}"
+        )
+
+    def _window_detail(self, contracts: int, premium: Decimal, facts: OrderFacts) -> Breach:
+        risk = self._risk
+        n = facts.contracts
+        p = facts.premium
+        if contracts + n > self._max_contracts_window:
+            return RiskReason.WINDOW_CONTRACTS, (
+                f"{contracts} contracts opened in the last {risk.size_window_minutes} min + {n} "
+                f"exceeds the limit {risk.max_contracts_per_window}"
             )
-        if premium > self._max_premium_order:
-            return RiskReason.ORDER_PREMIUM, (
-                f"premium ${premium:,.2f} (|limit| × quantity × 100) exceeds the per-order "
-                f"limit ${self._max_premium_order:,.2f}"
-            )
-        return None
+        return RiskReason.WINDOW_PREMIUM, (
+            f"premium ${premium:,.2f} opened in the last {risk.size_window_minutes} min + "
+            f"${p:,.2f} exceeds the limit ${self._max_premium_window:,.2f}"
+        )
+
+    def _collar_detail(
+        self, intent: SubmitOrder, low: float, high: float, far: float, natural: float
+    ) -> str:
+        risk = self._risk
+        return (
+            f"limit {intent.limit_price} outside the collar [{low:.4f}, "
+            f"{high:.4f}] (far {far:.2f}, natural {natural:.2f}, tolerance "
+            f"{risk.collar_tolerance} + {risk.collar_tolerance_pct} × mid per leg)"
+        )
 
     def _open_loss(self, positions: list[Position]) -> Decimal:
         """Σ −max loss of the open positions; kept while the same Position objects come back
@@ -381,119 +536,6 @@ class RiskGuard:
         self._loss_of = positions[:]
         self._loss_sum = -total
         return self._loss_sum
-
-    def _portfolio_breach(
-        self, positions: list[Position], equity: Decimal, max_loss: Decimal
-    ) -> Breach | None:
-        cap = self._trade_risk_pct * equity
-        if -max_loss > cap:
-            return RiskReason.TRADE_RISK_CAP, (
-                f"max loss ${-max_loss:,.2f} exceeds {self._trade_risk_pct} × equity "
-                f"${equity:,.2f} = ${cap:,.2f}"
-            )
-        n_open = len(positions)
-        if n_open >= self._risk.max_open_positions:
-            return RiskReason.MAX_OPEN_POSITIONS, (
-                f"{n_open} open positions, limit {self._risk.max_open_positions}"
-            )
-        open_loss = self._open_loss(positions)
-        book_cap = self.portfolio_risk_pct * equity
-        if open_loss - max_loss > book_cap:
-            return RiskReason.PORTFOLIO_RISK_CAP, (
-                f"open max loss ${open_loss:,.2f} + this order's ${-max_loss:,.2f} exceeds "
-                f"{self.portfolio_risk_pct} × equity ${equity:,.2f} = ${book_cap:,.2f}"
-            )
-        return None
-
-    def _window_breach(self, facts: OrderFacts, now_ns: int) -> Breach | None:
-        risk = self._risk
-        if self._rate.full(now_ns):
-            return RiskReason.RATE_LIMIT, (
-                f"{self._rate.count(now_ns)} orders approved in the last 60 s, "
-                f"limit {risk.max_orders_per_minute}"
-            )
-        contracts, premium = self._sizes.totals(now_ns)
-        n = facts.contracts
-        p = facts.premium
-        if contracts + n > risk.max_contracts_per_window:
-            return RiskReason.WINDOW_CONTRACTS, (
-                f"{contracts} contracts opened in the last {risk.size_window_minutes} min + {n} "
-                f"exceeds the limit {risk.max_contracts_per_window}"
-            )
-        if premium + p > self._max_premium_window:
-            return RiskReason.WINDOW_PREMIUM, (
-                f"premium ${premium:,.2f} opened in the last {risk.size_window_minutes} min + "
-                f"${p:,.2f} exceeds the limit ${self._max_premium_window:,.2f}"
-            )
-        key = facts.key
-        closes = self._reentries.closes(key, now_ns)
-        if closes > risk.max_reentries:
-            return RiskReason.REENTRY_THROTTLE, (
-                f"{key[0]} {key[1]} was closed {closes} times in the last "
-                f"{risk.reentry_window_minutes} min; at most {risk.max_reentries} re-entries"
-            )
-        hit = self._recent.match(facts.signature, now_ns)
-        if hit is not None:
-            age = Decimal(now_ns - hit[0]) / NS_PER_S
-            return RiskReason.DUPLICATE, (
-                f"same order as intent {hit[1]} approved {age:.1f} s ago "
-                f"(duplicate_window_seconds {risk.duplicate_window_seconds})"
-            )
-        return None
-
-    def _market_breach(
-        self,
-        intent: SubmitOrder,
-        facts: OrderFacts,
-        positions: list[Position],
-        equity: Decimal,
-        market: ChainMarketView,
-        now_ns: int,
-    ) -> Breach | None:
-        book = self._books.get(market, intent.underlying)
-        if book is None:
-            return RiskReason.MISSING_QUOTE, f"no option chain for {intent.underlying}"
-        if now_ns - book.chain.ts_ns > self._stale_ns:
-            age = Decimal(now_ns - book.chain.ts_ns) / NS_PER_S
-            return RiskReason.STALE_DATA, (
-                f"{intent.underlying} chain is {age:.1f} s old, limit "
-                f"{self._risk.stale_data_seconds} s"
-            )
-        risk = self._risk
-        # The collar and the order's greeks in one pass over the legs (one quote read per leg).
-        figures = band_and_greeks(
-            facts.legs, intent.quantity, book, risk.collar_tolerance, risk.collar_tolerance_pct
-        )
-        if isinstance(figures, str):
-            return RiskReason.MISSING_QUOTE, f"no two-sided quote for leg {figures}"
-        low, high, far, natural, d, g, v, t = figures
-        limit = float(intent.limit_price)
-        if limit > high + EPSILON or limit < low - EPSILON:  # collar.outside, both sides
-            return RiskReason.PRICE_COLLAR, (
-                f"limit {intent.limit_price} outside the collar [{low:.4f}, "
-                f"{high:.4f}] (far {far:.2f}, natural {natural:.2f}, tolerance "
-                f"{risk.collar_tolerance} + {risk.collar_tolerance_pct} × mid per leg)"
-            )
-        held = self.portfolio_greeks(positions, market)
-        # Greeks.__add__ and _greek_breach(…, fraction 1.0) on plain floats; the message is
-        # built by _greek_breach itself only on a breach.
-        eq = float(equity)
-        delta = held.delta + d
-        gamma = held.gamma + g
-        vega = held.vega + v
-        theta = held.theta + t
-        p_delta, p_gamma, p_vega, p_theta = self._budget_pcts
-        if (
-            abs(delta) > p_delta * eq * 1.0
-            or abs(gamma) > p_gamma * eq * 1.0
-            or abs(vega) > p_vega * eq * 1.0
-            or abs(theta) > p_theta * eq * 1.0
-        ):
-            post = Greeks(delta, gamma, vega, theta, held.missing)
-            breach = self._greek_breach(post, eq, 1.0)
-            if breach is not None:
-                return RiskReason.GREEK_BUDGET, f"after this order the {breach}"
-        return None
 
     def _close_mismatch(
         self, intent: SubmitOrder, facts: OrderFacts, portfolio: PortfolioView
@@ -553,12 +595,8 @@ class RiskGuard:
         max_loss: Decimal,
     ) -> RiskDecided:
         self._counts[reason] += 1
+        # Positional (intent, ts_ns, approved, reason, detail, max_loss, trading_state), as in
+        # check(): rejections are timed decisions too.
         return RiskDecided(
-            intent=intent,
-            ts_ns=now_ns,
-            approved=reason is RiskReason.APPROVED,
-            reason=reason,
-            detail=detail,
-            max_loss=max_loss,
-            trading_state=self.state,
+            intent, now_ns, reason is _APPROVED, reason, detail, max_loss, self._states.state
         )

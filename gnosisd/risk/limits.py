@@ -26,6 +26,12 @@ from gnosisd.risk.windows import OrderSignature, TradeKey
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 
+# Enum members read on every check (per leg), bound once: on Python 3.11 reading a member
+# through its class (`Side.BUY`) goes through the enum metaclass (~70 ns), a module global does not.
+_BUY = Side.BUY
+_CALL = OptionType.CALL
+_OPEN = PositionEffect.OPEN
+
 # The guard sees the same few hundred symbols all day: parse each once (the result is frozen).
 _parse_occ = lru_cache(maxsize=8192)(parse_occ)
 
@@ -177,9 +183,9 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
         ):
             break
         seen.add(symbol)
-        bought = leg.side is Side.BUY
+        bought = leg.side is _BUY
         out.append((symbol, bought, ratio))
-        plegs.append((kind is OptionType.CALL, strike, ratio if bought else -ratio))
+        plegs.append((kind is _CALL, strike, ratio if bought else -ratio))
         ratios += ratio
         if leg.expiry != expiry:
             one_expiry = False
@@ -188,7 +194,7 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
         if problem is None:  # unreachable: the fast loop and _leg_problem disagree
             raise AssertionError(f"inconsistent leg validation of intent {intent.intent_id}")
         return RiskReason.INVALID_ORDER, problem
-    opening = intent.effect is PositionEffect.OPEN
+    opening = intent.effect is _OPEN
     if not opening and not intent.position_id:
         return RiskReason.INVALID_ORDER, "closing order names no position_id"
     if one_expiry:
@@ -197,14 +203,15 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
         per_share = structure_max_loss(payoff_legs(intent), limit)
     max_loss = None
     if per_share is not None:
-        max_loss = min(per_share * CONTRACT_MULTIPLIER * quantity, ZERO)
+        # One product: exact, so the same digits as (per_share × 100) × quantity.
+        max_loss = min(per_share * (CONTRACT_MULTIPLIER * quantity), ZERO)
     leg_tuple = tuple(out)
     signature: OrderSignature = (underlying, opening, leg_tuple, quantity, limit)
     return OrderFacts(
         leg_tuple,
         max_loss,
         ratios * quantity,
-        abs(limit) * quantity * 100,
+        abs(limit) * (quantity * 100),  # exact: the digits of |limit| × quantity × 100
         (underlying, intent.strategy_type or "custom"),
         signature,
         opening,

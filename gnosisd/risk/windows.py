@@ -14,6 +14,7 @@ from gnosisd.core.money import ZERO
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 _MAX_REMEMBERED = 10_000  # intents/positions remembered for fills; oldest dropped beyond this
+_SWEEP_MIN = 64  # RecentOrders sweeps its expired signatures at this size at the earliest
 
 # (underlying, strategy): what "the same trade" means for the re-entry throttle
 TradeKey = tuple[str, str]
@@ -120,6 +121,10 @@ class RecentOrders:
     def __init__(self, window_ns: int) -> None:
         self._window = window_ns
         self._seen: dict[OrderSignature, tuple[int, str]] = {}
+        # Expired signatures are dropped once the dict doubles since the last sweep (at least
+        # _SWEEP_MIN): a small dict keeps the lookup on every check in cache; amortised O(1).
+        # Expired entries never match, so when they go changes no decision.
+        self._sweep_at = _SWEEP_MIN
 
     def match(self, signature: OrderSignature, now_ns: int) -> tuple[int, str] | None:
         """(ts_ns, intent_id) of an identical order approved within the window, if any."""
@@ -133,9 +138,10 @@ class RecentOrders:
     def record(self, signature: OrderSignature, intent_id: str, now_ns: int) -> None:
         if self._window <= 0:
             return
-        if len(self._seen) >= _MAX_REMEMBERED:
+        if len(self._seen) >= self._sweep_at:
             cutoff = now_ns - self._window
             self._seen = {k: v for k, v in self._seen.items() if v[0] > cutoff}
+            self._sweep_at = max(_SWEEP_MIN, 2 * len(self._seen))
         self._seen[signature] = (now_ns, intent_id)
 
 
