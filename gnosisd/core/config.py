@@ -56,6 +56,10 @@ class RuntimeConfig(Section):
     status_file: Path | None = None
     log_retention_days: int = Field(default=30, ge=1, le=3650)
     stale_stream_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Journal durability: `orders` fsyncs every orders-journal line as it is written (a power cut
+    # cannot lose an order record); `session` fsyncs all files at session close and shutdown only.
+    # Every line is one write() either way, so a crash of the process (kill -9) loses nothing.
+    journal_fsync: Literal["orders", "session"] = "orders"
 
 
 class HedgeConfig(Section):

@@ -59,7 +59,7 @@ from gnosisd.runtime.run_types import MarketFeed, RunOptions, RunSummary, sim_cl
 from gnosisd.runtime.status import StatusWriter, status_path
 from gnosisd.runtime.systemd import SystemdNotifier
 from gnosisd.runtime.watchdog import Watchdog, WatchdogMonitor
-from gnosisd.store.journal import Journal
+from gnosisd.store.journal import Journal, JournalKind
 from gnosisd.store.ledger_state import LiveBooks, LiveBooksStore
 from gnosisd.store.state import StateStore
 
@@ -145,7 +145,9 @@ class Daemon:
             broker_is_live=self.live is not None and self.live.is_live,
             env=os.environ,
         )
-        self.journal = Journal(settings.runtime.runs_dir)
+        rt = settings.runtime
+        sync: tuple[JournalKind, ...] = ("order",) if rt.journal_fsync == "orders" else ()
+        self.journal = Journal(rt.runs_dir, sync_kinds=sync)
         self.audit = audit_logger()
         self.notifier = SystemdNotifier()
         self.summary = RunSummary()

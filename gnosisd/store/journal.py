@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -92,11 +92,13 @@ def journal_path(runs_dir: Path, kind: JournalKind, symbol: str, day: date) -> P
 class Journal:
     """Append-only writer: each line goes out whole in one os.write on an O_APPEND descriptor.
 
-    Descriptors stay open per file until close(); flush() and close() fsync. Thread-safe.
+    Descriptors stay open per file until close(); flush() and close() fsync, and so does every
+    write of a kind in `sync_kinds` (the daemon: order lines). Thread-safe.
     """
 
-    def __init__(self, runs_dir: Path) -> None:
+    def __init__(self, runs_dir: Path, sync_kinds: Iterable[JournalKind] = ()) -> None:
         self.runs_dir = runs_dir
+        self._sync = frozenset(sync_kinds)
         self._fds: dict[Path, int] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -118,6 +120,8 @@ class Journal:
                 raise InvariantViolation(f"journal write after close: {kind} for {symbol}")
             fd = self._fd_for(path)
             _write_all(fd, line)
+            if kind in self._sync:
+                os.fsync(fd)
             self.lines_written += 1
         return path
 

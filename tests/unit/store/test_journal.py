@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -212,3 +213,26 @@ def test_close_before_releases_earlier_days_and_a_late_line_reopens_its_file(
         journal.write("context", "SPY", day1, {"n": 3})  # late line for the earlier day
     lines = (tmp_path / "2025-01-15" / "SPY_context.jsonl").read_bytes().splitlines()
     assert [orjson.loads(x)["context"]["n"] for x in lines] == [1, 3]
+
+
+def test_order_lines_are_fsynced_as_written_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    durable = Journal(tmp_path / "a", sync_kinds=("order",))
+    durable.write("context", "SPY", AS_OF, {"x": 1})
+    assert synced == []  # context lines wait for the session's flush
+    durable.write("order", "SPY", AS_OF, {"intent_id": "i-1"})
+    assert len(synced) == 1
+    plain = Journal(tmp_path / "b")
+    plain.write("order", "SPY", AS_OF, {"intent_id": "i-1"})
+    assert len(synced) == 1  # without sync_kinds only flush() and close() fsync
+    durable.close()
+    plain.close()
