@@ -54,6 +54,8 @@ def make_chain(
     spread_pct: float = 0.04,
     open_interest: int = 1_000,
     volume: int = 200,
+    skew: float = 0.0,
+    term_slope: float = 0.0,
 ) -> ChainSnapshot:
     """Build a chain of calls and puts on every (expiry, strike) with BSM mids and a quoted spread.
 
@@ -86,7 +88,13 @@ def make_chain(
     c = np.array(is_call, dtype=np.bool_)
     k_arr = np.array(strike, dtype=np.float64)
     t_arr = np.array(t, dtype=np.float64)
-    sig = np.full(len(symbols), iv, dtype=np.float64)
+    if skew or term_slope:
+        # A smile and a term structure: iv × (1 + term_slope × (T − 30/365)) + skew × ln(K/S),
+        # floored at 3%.
+        smile = iv * (1.0 + term_slope * (t_arr - 30.0 / 365.0)) + skew * np.log(k_arr / spot)
+        sig = np.maximum(smile, 0.03)
+    else:
+        sig = np.full(len(symbols), iv, dtype=np.float64)
     theo = bsm.price(c, spot, k_arr, t_arr, r, q, sig)
     g = bsm.greeks(c, spot, k_arr, t_arr, r, q, sig)
 
