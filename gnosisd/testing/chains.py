@@ -16,7 +16,7 @@ import numpy as np
 from gnosisd.bus.events import ChainSnapshot
 from gnosisd.core.clock import NEW_YORK, datetime_to_ns
 from gnosisd.core.enums import OptionType
-from gnosisd.core.occ import occ_symbol
+from gnosisd.core.occ import occ_symbol, parse_occ
 from gnosisd.quant import bsm
 
 # Monday 2025-06-02 11:00 New York (15:00 UTC): a regular session.
@@ -123,6 +123,45 @@ def make_chain(
         theta=np.asarray(g.theta, dtype=np.float64),
         open_interest=np.full(n, open_interest, dtype=np.int64),
         volume=np.full(n, volume, dtype=np.int64),
+    )
+
+
+def quoted_chain(
+    quotes: Mapping[str, tuple[float, float]],
+    *,
+    underlying: str = "SPY",
+    spot: float = 500.0,
+    ts_ns: int = DEFAULT_AS_OF_NS,
+    open_interest: int = 0,
+) -> ChainSnapshot:
+    """A small chain of exactly the contracts in `quotes` ({OCC symbol: (bid, ask)}), with a flat
+    0.2 vol, T = 0.1 y and zero greeks: for broker and ledger tests that only read quotes."""
+    symbols = tuple(quotes)
+    contracts = [parse_occ(s) for s in symbols]
+    expiries = tuple(sorted({c.expiry for c in contracts}))
+    n = len(symbols)
+    f = np.zeros(n, dtype=np.float64)
+    return ChainSnapshot(
+        underlying=underlying,
+        ts_ns=ts_ns,
+        spot=spot,
+        rate=0.04,
+        div_yield=0.0,
+        symbols=symbols,
+        is_call=np.array([c.option_type is OptionType.CALL for c in contracts], dtype=np.bool_),
+        strike=np.array([float(c.strike) for c in contracts], dtype=np.float64),
+        expiries=expiries,
+        expiry_idx=np.array([expiries.index(c.expiry) for c in contracts], dtype=np.int64),
+        t_years=f + 0.1,
+        bid=np.array([q[0] for q in quotes.values()], dtype=np.float64),
+        ask=np.array([q[1] for q in quotes.values()], dtype=np.float64),
+        iv=f + 0.2,
+        delta=f.copy(),
+        gamma=f.copy(),
+        vega=f.copy(),
+        theta=f.copy(),
+        open_interest=np.full(n, open_interest, dtype=np.int64),
+        volume=np.zeros(n, dtype=np.int64),
     )
 
 

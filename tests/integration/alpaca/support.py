@@ -7,12 +7,11 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
-
 from gnosisd.broker.base import BrokerEvent
 from gnosisd.bus.events import ChainSnapshot, OrderFilled, OrderLeg, OrderUpdated, SubmitOrder
 from gnosisd.core.enums import OptionType, OrderStatus, PositionEffect, Side
 from gnosisd.core.occ import occ_symbol, parse_occ
+from gnosisd.testing.chains import quoted_chain
 
 EXPIRY = date(2026, 12, 18)
 TS = 1_795_000_000_000_000_000
@@ -35,34 +34,7 @@ QUOTES = {
 
 
 def chain(quotes: dict[str, tuple[float, float]] | None = None) -> ChainSnapshot:
-    quotes = quotes or QUOTES
-    symbols = tuple(quotes)
-    contracts = [parse_occ(s) for s in symbols]
-    expiries = tuple(sorted({c.expiry for c in contracts}))
-    n = len(symbols)
-    f = np.zeros(n, dtype=np.float64)
-    return ChainSnapshot(
-        underlying="SPY",
-        ts_ns=TS,
-        spot=500.0,
-        rate=0.04,
-        div_yield=0.0,
-        symbols=symbols,
-        is_call=np.array([c.option_type is OptionType.CALL for c in contracts], dtype=np.bool_),
-        strike=np.array([float(c.strike) for c in contracts], dtype=np.float64),
-        expiries=expiries,
-        expiry_idx=np.array([expiries.index(c.expiry) for c in contracts], dtype=np.int64),
-        t_years=f + 0.1,
-        bid=np.array([q[0] for q in quotes.values()], dtype=np.float64),
-        ask=np.array([q[1] for q in quotes.values()], dtype=np.float64),
-        iv=f + 0.2,
-        delta=f.copy(),
-        gamma=f.copy(),
-        vega=f.copy(),
-        theta=f.copy(),
-        open_interest=np.full(n, 100, dtype=np.int64),
-        volume=np.zeros(n, dtype=np.int64),
-    )
+    return quoted_chain(quotes or QUOTES, spot=500.0, ts_ns=TS, open_interest=100)
 
 
 def leg(side: Side, symbol: str, ratio: int = 1) -> OrderLeg:

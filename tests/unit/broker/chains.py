@@ -6,11 +6,10 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
-
 from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
 from gnosisd.core.enums import OptionType, PositionEffect, Side
-from gnosisd.core.occ import occ_symbol, parse_occ
+from gnosisd.core.occ import occ_symbol
+from gnosisd.testing.chains import quoted_chain
 
 EXPIRY = date(2025, 7, 18)
 TS = 1_750_000_000_000_000_000
@@ -21,33 +20,7 @@ def sym(kind: OptionType, strike: int, underlying: str = "SPY") -> str:
 
 
 def chain(quotes: dict[str, tuple[float, float]], underlying: str = "SPY") -> ChainSnapshot:
-    symbols = tuple(quotes)
-    contracts = [parse_occ(s) for s in symbols]
-    expiries = tuple(sorted({c.expiry for c in contracts}))
-    n = len(symbols)
-    f = np.zeros(n, dtype=np.float64)
-    return ChainSnapshot(
-        underlying=underlying,
-        ts_ns=TS,
-        spot=450.0,
-        rate=0.04,
-        div_yield=0.0,
-        symbols=symbols,
-        is_call=np.array([c.option_type is OptionType.CALL for c in contracts], dtype=np.bool_),
-        strike=np.array([float(c.strike) for c in contracts], dtype=np.float64),
-        expiries=expiries,
-        expiry_idx=np.array([expiries.index(c.expiry) for c in contracts], dtype=np.int64),
-        t_years=f + 0.1,
-        bid=np.array([q[0] for q in quotes.values()], dtype=np.float64),
-        ask=np.array([q[1] for q in quotes.values()], dtype=np.float64),
-        iv=f + 0.2,
-        delta=f.copy(),
-        gamma=f.copy(),
-        vega=f.copy(),
-        theta=f.copy(),
-        open_interest=np.zeros(n, dtype=np.int64),
-        volume=np.zeros(n, dtype=np.int64),
-    )
+    return quoted_chain(quotes, underlying=underlying, spot=450.0, ts_ns=TS)
 
 
 def leg(side: Side, kind: OptionType, strike: int, ratio: int = 1) -> OrderLeg:
