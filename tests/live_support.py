@@ -12,10 +12,14 @@ from decimal import Decimal
 
 from gnosisd.broker.alpaca.config import AlpacaCredentials, resolve_endpoints
 from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
-from gnosisd.core.clock import NEW_YORK, datetime_to_ns, ns_to_datetime
+from gnosisd.core.calendar import TradingCalendar
+from gnosisd.core.clock import NEW_YORK, Clock, datetime_to_ns, ns_to_datetime
+from gnosisd.core.config import Settings
 from gnosisd.core.enums import OptionType, PositionEffect, Side
 from gnosisd.core.occ import parse_occ
+from gnosisd.runtime.daemon import Daemon, RunOptions
 from gnosisd.runtime.live import AlpacaConnection
+from gnosisd.runtime.logging import configure_logging
 from gnosisd.testing.fake_alpaca import FakeAlpaca
 
 SESSION_TIME = datetime(2026, 12, 2, 11, 0, tzinfo=NEW_YORK)  # a Wednesday, market open
@@ -46,6 +50,23 @@ def fake_connection(
         trading_stream_url=fake.trading_stream_url,
     )
     return AlpacaConnection(endpoints, AlpacaCredentials(fake.key, fake.secret), broker=broker)
+
+
+def live_daemon(
+    settings: Settings,
+    fake: FakeAlpaca,
+    clock: Clock,
+    mode: str = "paper",
+    *,
+    calendar: TradingCalendar | None = None,
+) -> Daemon:
+    """A Daemon on SPY in live mode on the fake's endpoints, no signal handlers, its structured
+    logs in the settings' logs_dir (call `shutdown_logging()` when done, in a `finally`)."""
+    configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
+    options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
+    return Daemon(
+        settings, options, calendar or TradingCalendar(), clock, alpaca=fake_connection(fake, mode)
+    )
 
 
 def natural_call_spread(

@@ -20,12 +20,16 @@ from gnosisd.bus.topics import Topic
 from gnosisd.cli import main
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.enums import RiskReason
-from gnosisd.runtime.daemon import Daemon, RunOptions
-from gnosisd.runtime.logging import configure_logging, shutdown_logging
+from gnosisd.runtime.logging import shutdown_logging
 from gnosisd.testing.chains import make_chain
 from gnosisd.testing.fake_alpaca import FakeAlpaca, FakeOrder
 from tests.e2e.conftest import journal_lines, make_settings
-from tests.live_support import SESSION_TIME, ShiftedClock, fake_connection, natural_call_spread
+from tests.live_support import (
+    SESSION_TIME,
+    ShiftedClock,
+    live_daemon,
+    natural_call_spread,
+)
 
 
 async def _until(predicate: object, within_s: float = 10.0) -> None:
@@ -54,11 +58,8 @@ async def test_live_daemon_trades_one_order_through_the_guard_to_alpaca_and_stop
             await server.fill(order)
 
         fake.fill_policy = fill_at_limit
-        connection = fake_connection(fake)
-        options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
-        configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
-            daemon = Daemon(settings, options, calendar, clock, alpaca=connection)
+            daemon = live_daemon(settings, fake, clock, calendar=calendar)
             assert daemon.live is not None and daemon.live.broker is not None
             broker = daemon.live.broker
             run = asyncio.create_task(daemon.run())

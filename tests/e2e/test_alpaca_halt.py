@@ -10,15 +10,18 @@ from pathlib import Path
 import pytest
 
 from gnosisd.bus.topics import Topic
-from gnosisd.core.calendar import TradingCalendar
 from gnosisd.risk.killswitch import HALT_STATE
-from gnosisd.runtime.daemon import Daemon, RunOptions
-from gnosisd.runtime.logging import configure_logging, shutdown_logging
+from gnosisd.runtime.logging import shutdown_logging
 from gnosisd.testing.chains import make_chain
 from gnosisd.testing.fake_alpaca import FakeAlpaca, FakeOrder
 from tests.e2e.conftest import log_lines, make_settings
 from tests.e2e.test_alpaca_daemon import _until
-from tests.live_support import SESSION_TIME, ShiftedClock, fake_connection, natural_call_spread
+from tests.live_support import (
+    SESSION_TIME,
+    ShiftedClock,
+    live_daemon,
+    natural_call_spread,
+)
 
 
 async def test_latched_halt_flattens_through_alpaca_suspends_the_account_and_books_activities(
@@ -39,11 +42,8 @@ async def test_latched_halt_flattens_through_alpaca_suspends_the_account_and_boo
             await server.fill(order)
 
         fake.fill_policy = fill_at_limit
-        connection = fake_connection(fake)
-        options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
-        configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
-            daemon = Daemon(settings, options, TradingCalendar(), clock, alpaca=connection)
+            daemon = live_daemon(settings, fake, clock)
             assert daemon.live is not None
             run = asyncio.create_task(daemon.run())
             await _until(lambda: daemon.summary.contexts >= 1)
@@ -112,11 +112,8 @@ async def test_operator_resume_clears_suspend_trade_only_when_configured(
     )
     async with FakeAlpaca(now_ns=clock.now_ns) as fake:
         fake.load_chain(make_chain(as_of_ns=clock.now_ns()), quote_ts_ns=clock.now_ns())
-        connection = fake_connection(fake)
-        options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
-        configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
-            daemon = Daemon(settings, options, TradingCalendar(), clock, alpaca=connection)
+            daemon = live_daemon(settings, fake, clock)
             run = asyncio.create_task(daemon.run())
             await _until(lambda: getattr(daemon.live, "reconciliation", True) is not None)
             daemon.request_halt("operator test")

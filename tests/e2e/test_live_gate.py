@@ -13,15 +13,18 @@ from pathlib import Path
 import pytest
 
 from gnosisd.bus.topics import Topic
-from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.enums import RiskReason
-from gnosisd.runtime.daemon import Daemon, RunOptions
-from gnosisd.runtime.logging import configure_logging, shutdown_logging
+from gnosisd.runtime.logging import shutdown_logging
 from gnosisd.testing.chains import make_chain
 from gnosisd.testing.fake_alpaca import FakeAlpaca, FakeOrder
 from tests.e2e.conftest import journal_lines, make_settings
 from tests.e2e.test_alpaca_daemon import _until
-from tests.live_support import SESSION_TIME, ShiftedClock, fake_connection, natural_call_spread
+from tests.live_support import (
+    SESSION_TIME,
+    ShiftedClock,
+    live_daemon,
+    natural_call_spread,
+)
 
 
 @pytest.mark.parametrize(
@@ -48,11 +51,8 @@ async def test_live_orders_reach_alpaca_only_with_both_flags(
             await server.fill(order)
 
         fake.fill_policy = fill_at_limit
-        connection = fake_connection(fake, "live")
-        options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
-        configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
-            daemon = Daemon(settings, options, TradingCalendar(), clock, alpaca=connection)
+            daemon = live_daemon(settings, fake, clock, "live")
             assert daemon.live is not None and daemon.live.is_live
             run = asyncio.create_task(daemon.run())
             await _until(lambda: daemon.summary.contexts >= 1)

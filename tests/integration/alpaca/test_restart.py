@@ -26,7 +26,7 @@ from gnosisd.core.occ import parse_occ
 from gnosisd.risk.guard import DAILY_LOSS_MESSAGE
 from gnosisd.runtime.daemon import Daemon, RunOptions
 from gnosisd.runtime.live import AlpacaConnection
-from gnosisd.runtime.logging import configure_logging, shutdown_logging
+from gnosisd.runtime.logging import shutdown_logging
 from gnosisd.store.ledger_state import LiveBooks, LiveBooksStore, SentIntent
 from gnosisd.store.state import StateStore
 from gnosisd.testing.chains import make_chain
@@ -34,7 +34,7 @@ from gnosisd.testing.fake_alpaca import FakeAlpaca
 from tests.e2e.conftest import log_lines, make_settings
 from tests.integration.alpaca.conftest import BrokerFactory
 from tests.integration.alpaca.support import C500, C505, call_spread, chain, leg, until
-from tests.live_support import fake_connection
+from tests.live_support import live_daemon
 
 HOLD = ExecutionPolicy(steps=1, step_seconds=30.0, retry_seconds=0.02)
 
@@ -141,11 +141,8 @@ async def test_books_that_disagree_with_the_broker_halt_opening_orders_and_say_w
     )
     async with FakeAlpaca(now_ns=clock.now_ns) as fake:
         fake.load_chain(make_chain(as_of_ns=clock.now_ns()), quote_ts_ns=clock.now_ns())
-        connection = fake_connection(fake)
-        options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
-        configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
-            daemon = Daemon(settings, options, TradingCalendar(), clock, alpaca=connection)
+            daemon = live_daemon(settings, fake, clock)
             assert [p.position_id for p in daemon.ledger.positions()] == ["open-held-1"]
             run = asyncio.create_task(daemon.run())
             await until(lambda: daemon.guard.state is TradingState.HALTED, 10.0)
@@ -245,11 +242,8 @@ async def test_a_restart_knows_todays_loss_from_the_broker_and_refuses_opening_o
     async with FakeAlpaca(now_ns=clock.now_ns) as fake:
         fake.load_chain(make_chain(as_of_ns=clock.now_ns()), quote_ts_ns=clock.now_ns())
         fake.account["equity"] = "98500"  # last_equity 100000: the account lost 1500 today
-        connection = fake_connection(fake)
-        options = RunOptions(symbols=["SPY"], sessions=[], handle_signals=False)
-        configure_logging("INFO", settings.runtime.logs_dir, clock, console=False)
         try:
-            daemon = Daemon(settings, options, TradingCalendar(), clock, alpaca=connection)
+            daemon = live_daemon(settings, fake, clock)
             run = asyncio.create_task(daemon.run())
             await until(lambda: daemon.summary.contexts >= 1, 10.0)
             assert daemon.ledger.own_session_pnl() == 0  # a fresh ledger knows nothing of today
