@@ -450,6 +450,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     print(f"kill file {kill_file}: {'removed' if had_file else 'was not present'}")
     print(f"latched halt: {'cleared' if had_latch else 'was not set'}")
     print("a running daemon resumes within a second; new sessions start active")
+    print(
+        "(on Alpaca after a failed reconciliation, only once the broker agrees with the books: "
+        "otherwise the halt is saved again and `gnosisd status` shows why)"
+    )
     return EXIT_OK
 
 

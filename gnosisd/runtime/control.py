@@ -77,8 +77,21 @@ class TradingControl:
                 if kill_file.exists():
                     self.request_halt(f"kill file {kill_file}")
             elif not kill_file.exists() and not halt_doc.exists():
+                still = await d.live.recheck() if d.live is not None else None
+                if still is not None:
+                    self._refuse_resume(still)
+                    continue
                 d.guard.release_halt(OPERATOR_RESUME, d.clock.now_ns())
                 await self.publish_state_changes()
+
+    def _refuse_resume(self, reason: str) -> None:
+        """Keep the latched halt (it was never released) and save it again with the reason, so
+        `gnosisd status` shows it and the operator can fix the books and resume again."""
+        d = self._d
+        log.critical("resume refused: the books still disagree with the broker", reason=reason)
+        d.audit.error("resume refused", reason=reason)
+        now = ns_to_datetime(d.clock.now_ns()).isoformat()
+        d.state_store.save(HALT_STATE, {"reason": f"resume refused: {reason}", "halted_at": now})
 
     async def publish_state_changes(self) -> None:
         """Publish the guard's trading-state transitions on the control topic."""

@@ -378,6 +378,32 @@ class LiveSource:
         await self.pin()
         return result
 
+    async def recheck(self) -> str | None:
+        """Before an operator resume after a failed reconciliation, read the broker and compare
+        again: None if the books now agree (or never disagreed), else why they still do (the
+        caller keeps the halt: gnosisd never trades on books it knows are wrong)."""
+        broker = self.broker
+        if broker is None or (self.reconciliation is not None and self.reconciliation.ok):
+            return None
+        d = self.daemon
+        try:
+            await self.book_option_activities("resume")
+            for tries_left in range(RECONCILE_TRIES - 1, -1, -1):
+                snapshot = await fetch_snapshot(broker.rest, d.clock.now() - RECONCILE_LOOKBACK)
+                result = self._compare(snapshot)
+                if result.ok or not broker.working() or tries_left == 0:
+                    break
+                await asyncio.sleep(RECONCILE_RETRY_S)
+        except RestError as err:
+            return f"reconciliation failed: the broker could not be read: {err}"
+        self._observe_pnl(snapshot.session_pnl)
+        self.reconciliation = result
+        if result.ok:
+            log.info("reconciled with the broker again: resume allowed")
+            audit_logger().info("reconciled with the broker again: resume allowed")
+            return None
+        return result.reason()
+
     def _compare(self, snapshot: BrokerSnapshot) -> Reconciliation:
         """The broker's snapshot against the ledger plus what our working orders filled so far."""
         assert self.broker is not None

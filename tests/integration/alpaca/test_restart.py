@@ -31,6 +31,7 @@ from gnosisd.store.ledger_state import LiveBooks, LiveBooksStore, SentIntent
 from gnosisd.store.state import StateStore
 from gnosisd.testing.chains import make_chain
 from gnosisd.testing.fake_alpaca import FakeAlpaca
+from gnosisd.testing.fake_alpaca.orders import FakePosition
 from tests.e2e.conftest import log_lines, make_settings
 from tests.integration.alpaca.conftest import BrokerFactory
 from tests.integration.alpaca.support import C500, C505, call_spread, chain, leg, until
@@ -155,15 +156,29 @@ async def test_books_that_disagree_with_the_broker_halt_opening_orders_and_say_w
             probe = call_spread("open-probe-1", quantity=1)
             await daemon.bus.publish(Topic.INTENTS, probe)
             await until(lambda: sum(daemon.summary.rejected.values()) >= 1, 10.0)
+            # `gnosisd resume` while the broker still disagrees: refused, the halt saved again.
+            store = StateStore(settings.runtime.state_dir)
+            first = store.load("halt")
+            assert first is not None
+            assert first["reason"].startswith("reconciliation failed: SPY261218C00500000")
+            store.delete("halt")
+            await until(lambda: store.load("halt") is not None, 10.0)
+            refused = store.load("halt")
+            assert refused is not None and refused["reason"].startswith("resume refused: ")
+            assert daemon.guard.state is TradingState.HALTED and daemon.guard.halt_latched
+            # The operator puts the spread back at the broker; the next resume is allowed.
+            for symbol, qty in ((C500, 1), (C505, -1)):
+                fake.positions[symbol] = FakePosition(symbol, qty)
+            store.delete("halt")
+            await until(lambda: daemon.guard.state is TradingState.ACTIVE, 10.0)
+            assert store.load("halt") is None and live.reconciliation.ok
             daemon.request_stop("test")
             summary = await asyncio.wait_for(run, 20)
         finally:
             shutdown_logging()
     assert summary.approved == 0 and _posts(fake) == 0
     assert set(summary.rejected) <= {"kill_switch", "trading_halted"}, summary.rejected
-    halt = StateStore(settings.runtime.state_dir).load("halt")
-    assert halt is not None
-    assert halt["reason"].startswith("reconciliation failed: SPY261218C00500000")
+    assert refused["reason"].startswith("resume refused: reconciliation failed: SPY261218C00500000")
     errors = log_lines(settings.runtime.logs_dir, "errors")
     assert any(
         x.get("level") == "critical" and x["event"].startswith("reconciliation failed")
