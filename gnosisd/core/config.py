@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from annotated_types import Ge, Gt, Le, Lt
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gnosisd.core.enums import StrategyType
@@ -149,6 +149,15 @@ class ExecutionConfig(Section):
     # independent layer). Clearing it on `gnosisd resume` needs the second key (docs/risk.md).
     alpaca_suspend_on_halt: bool = False
     alpaca_unsuspend_on_resume: bool = False
+
+    @model_validator(mode="after")
+    def _halt_layers_agree(self) -> ExecutionConfig:
+        if self.halt_policy == "flatten" and self.alpaca_suspend_on_halt:
+            raise ValueError(
+                "halt_policy flatten and alpaca_suspend_on_halt true cannot both be set: a "
+                "suspended Alpaca account refuses the flattening orders too; choose one"
+            )
+        return self
 
 
 class RiskConfig(Section):
@@ -364,7 +373,10 @@ def load_settings(path: Path | None = None, env_file: Path | None = Path(".env")
         value = err.get("input")
         if loc in SECRET_KEYS:
             value = "***"
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "value_error" and isinstance(value, dict):  # a section's own check
+            reason = str(err["msg"]).removeprefix("Value error, ")
+            msg = f"{cfg_path}: {key}: {reason}"
+        elif err["type"] == "extra_forbidden":
             parent = loc[:-1]
             allowed = _allowed((*parent, "__none__")).removeprefix("one of the keys: ")
             msg = f"{cfg_path}: unknown key {key}; allowed keys: {allowed}"

@@ -75,6 +75,10 @@ def test_live_needs_both_the_env_flag_and_the_config_flag(
         ("bogus: 1\n", "unknown key bogus"),
         ("- a\n- b\n", "the top level must be a mapping"),
         ("alpaca:\n  api_key: PKEXAMPLE\n", "alpaca.api_key must not be in the file"),
+        (
+            "execution:\n  halt_policy: flatten\n  alpaca_suspend_on_halt: true\n",
+            "execution: halt_policy flatten and alpaca_suspend_on_halt true cannot both be set",
+        ),
     ],
 )
 def test_invalid_config_names_the_key_the_value_and_the_allowed_range(
