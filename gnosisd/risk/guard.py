@@ -23,6 +23,7 @@ from gnosisd.core.config import RiskConfig, Settings, TradeAgentConfig
 from gnosisd.core.enums import RiskReason, TradingState
 from gnosisd.core.money import ZERO
 from gnosisd.core.views import PortfolioView, Position
+from gnosisd.risk.closes import close_mismatch
 from gnosisd.risk.collar import EPSILON, band_and_greeks, band_of
 from gnosisd.risk.greeks import GREEK_NAMES, Greeks, PositionGreeks
 from gnosisd.risk.killswitch import KillSwitch
@@ -331,7 +332,7 @@ class RiskGuard:
     ) -> Breach | None:
         if self._broker_is_live and not self._live_allowed():
             return LIVE_GATE_BREACH
-        return self._close_mismatch(intent, facts, portfolio) or self._close_collar(
+        return close_mismatch(intent, facts, portfolio) or self._close_collar(
             intent, facts, market, now_ns
         )
 
@@ -536,32 +537,6 @@ class RiskGuard:
         self._loss_of = positions[:]
         self._loss_sum = -total
         return self._loss_sum
-
-    def _close_mismatch(
-        self, intent: SubmitOrder, facts: OrderFacts, portfolio: PortfolioView
-    ) -> Breach | None:
-        # Closes skip the limits because they reduce risk; one that does not exactly reverse
-        # (part of) an open position would open new risk at the broker instead.
-        pid = intent.position_id
-        for position in portfolio.positions():
-            if position.position_id == pid:
-                break
-        else:
-            return RiskReason.CLOSE_MISMATCH, (
-                f"closing order for position {pid}, which is not open: a close must reverse "
-                "an open position"
-            )
-        if intent.quantity > position.quantity:
-            return RiskReason.CLOSE_MISMATCH, (
-                f"closing {intent.quantity} of position {pid}, which holds {position.quantity}"
-            )
-        want = {leg.symbol: -leg.ratio for leg in position.legs}
-        got = {symbol: (ratio if bought else -ratio) for symbol, bought, ratio in facts.legs}
-        if want != got:
-            return RiskReason.CLOSE_MISMATCH, (
-                f"legs do not reverse position {pid}: need {want}, got {got}"
-            )
-        return None
 
     def _close_collar(
         self, intent: SubmitOrder, facts: OrderFacts, market: ChainMarketView, now_ns: int
