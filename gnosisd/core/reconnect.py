@@ -8,6 +8,7 @@ other, so the shared part lives here).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 
@@ -55,3 +56,33 @@ class Signals:
         if not self.dropped.is_set():
             self.reason = reason
             self.dropped.set()
+
+
+async def until_connected(task: asyncio.Task[Any], signals: Signals, within_s: float) -> bool:
+    """Wait for the login; a server that accepts the socket but never answers within `within_s`
+    counts as a failed connection. True if logged in and still up."""
+    connected = asyncio.ensure_future(signals.connected.wait())
+    dropped = asyncio.ensure_future(signals.dropped.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {task, connected, dropped}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        connected.cancel()
+        dropped.cancel()
+    if not done:
+        signals.drop(f"no login answer within {within_s:g} s")
+    return signals.connected.is_set() and not signals.dropped.is_set() and not task.done()
+
+
+async def stop_stream(stream: Any, task: asyncio.Task[Any]) -> BaseException | None:
+    """Cancel a stream task and close its socket now (alpaca-py's stop_ws() takes ~5 s).
+
+    Returns the error the task had ended with, if any (for the caller's debug log).
+    """
+    task.cancel()
+    await asyncio.wait({task})  # raises only if *we* are cancelled, never the task's error
+    error = None if task.cancelled() else task.exception()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(stream.close(), 2.0)
+    return error

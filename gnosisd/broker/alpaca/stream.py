@@ -8,7 +8,6 @@ back-off, and `on_up` runs after every (re)connect so the broker can catch up ov
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +16,7 @@ from alpaca.trading.stream import TradingStream
 from websockets.exceptions import WebSocketException
 
 from gnosisd.broker.alpaca.config import AlpacaCredentials, AlpacaEndpoints
-from gnosisd.core.reconnect import WEBSOCKET_PARAMS, Backoff, Signals
+from gnosisd.core.reconnect import WEBSOCKET_PARAMS, Backoff, Signals, stop_stream, until_connected
 
 log = logging.getLogger("gnosisd.broker.alpaca.stream")
 
@@ -95,7 +94,7 @@ class TradingStreamSupervisor:
                 stream.subscribe_trade_updates(self._handler)
                 task = asyncio.create_task(stream._run_forever())  # type: ignore[no-untyped-call]
                 try:
-                    if await self._until_connected(task, signals, self._login_timeout_s):
+                    if await until_connected(task, signals, self._login_timeout_s):
                         failures = 0
                         self.connects += 1
                         self.up_event.set()
@@ -104,7 +103,9 @@ class TradingStreamSupervisor:
                         await self._until_dropped(task, signals)
                 finally:
                     self.up_event.clear()
-                    await _stop(stream, task)
+                    error = await stop_stream(stream, task)
+                    if error is not None:
+                        log.debug("trade_updates stream task ended with %r", error)
                 failures += 1
                 self.drops += 1
                 self.last_drop_reason = signals.reason or "stream task ended"
@@ -131,35 +132,9 @@ class TradingStreamSupervisor:
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _until_connected(task: asyncio.Task[None], signals: Signals, within_s: float) -> bool:
-        """Wait for the login; no answer within `within_s` counts as a failed connection."""
-        connected = asyncio.ensure_future(signals.connected.wait())
-        dropped = asyncio.ensure_future(signals.dropped.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {task, connected, dropped}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            connected.cancel()
-            dropped.cancel()
-        if not done:
-            signals.drop(f"no login answer within {within_s:g} s")
-        return signals.connected.is_set() and not signals.dropped.is_set() and not task.done()
-
-    @staticmethod
     async def _until_dropped(task: asyncio.Task[None], signals: Signals) -> None:
         dropped = asyncio.ensure_future(signals.dropped.wait())
         try:
             await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             dropped.cancel()
-
-
-async def _stop(stream: Any, task: asyncio.Task[None]) -> None:
-    """Cancel a stream task and close its socket now (stop_ws() would take ~5 s)."""
-    task.cancel()
-    await asyncio.wait({task})  # raises only if *we* are cancelled, never the task's error
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("trade_updates stream task ended with %r", task.exception())
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(stream.close(), 2.0)

@@ -9,14 +9,13 @@ fresh stream that re-authenticates and re-subscribes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 from websockets.exceptions import WebSocketException
 
-from gnosisd.core.reconnect import Backoff, Signals
+from gnosisd.core.reconnect import Backoff, Signals, stop_stream, until_connected
 
 log = structlog.get_logger("gnosisd.feeds.alpaca")
 
@@ -151,7 +150,7 @@ class Channel:
             self._had_data = False
             task = asyncio.create_task(stream._run_forever())
             try:
-                if await _until_connected(task, signals, self.login_timeout_s):
+                if await until_connected(task, signals, self.login_timeout_s):
                     self.connected = True
                     self.connects += 1
                     self._last_data = asyncio.get_running_loop().time()
@@ -160,7 +159,9 @@ class Channel:
             finally:
                 self.connected = False
                 self._stream = None
-                await _stop(stream, task)
+                error = await stop_stream(stream, task)
+                if error is not None:
+                    log.debug("stream task ended with an error", error=repr(error))
             if self._had_data:
                 failures = 0
             failures += 1
@@ -196,29 +197,3 @@ class Channel:
                     return
         finally:
             dropped.cancel()
-
-
-async def _until_connected(task: asyncio.Task[Any], signals: Signals, within_s: float) -> bool:
-    """Wait for the login; a server that accepts the socket but never answers counts as down."""
-    connected = asyncio.ensure_future(signals.connected.wait())
-    dropped = asyncio.ensure_future(signals.dropped.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {task, connected, dropped}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        connected.cancel()
-        dropped.cancel()
-    if not done:
-        signals.drop(f"no login answer within {within_s:g} s")
-    return signals.connected.is_set() and not signals.dropped.is_set() and not task.done()
-
-
-async def _stop(stream: Any, task: asyncio.Task[Any]) -> None:
-    """Cancel a stream task and close its socket now."""
-    task.cancel()
-    await asyncio.wait({task})  # raises only if *we* are cancelled, never the task's error
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("stream task ended with an error", error=repr(task.exception()))
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(stream.close(), 2.0)
