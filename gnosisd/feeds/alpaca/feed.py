@@ -230,43 +230,33 @@ class AlpacaFeed:
         await self.channels["options"].set_symbols(wanted, ("quotes",))
 
     # ------------------------------------------------------------------ streams
-    def _stock_stream(self, signals: Signals, symbols: frozenset[str]) -> Any:
+    def _connect_args(self, path: str) -> dict[str, Any]:
+        """What every market-data stream is built with: keys, raw dicts, our URL and keepalive."""
         c = self.config
-        stream = StockDataStream(
-            c.api_key,
-            c.secret_key,
-            raw_data=True,
-            feed=DataFeed(c.stock_feed),
-            url_override=f"{c.data_stream_url}/v2/{c.stock_feed}",
-            websocket_params=dict(WEBSOCKET_PARAMS),
-        )
+        return {
+            "api_key": c.api_key,
+            "secret_key": c.secret_key,
+            "raw_data": True,
+            "url_override": f"{c.data_stream_url}{path}",
+            "websocket_params": dict(WEBSOCKET_PARAMS),
+        }
+
+    def _stock_stream(self, signals: Signals, symbols: frozenset[str]) -> Any:
+        feed = self.config.stock_feed
+        stream = StockDataStream(feed=DataFeed(feed), **self._connect_args(f"/v2/{feed}"))
         stream.subscribe_quotes(self._on_stock_quote, *sorted(symbols))
         stream.subscribe_trades(self._on_stock_trade, *sorted(symbols))
         stream.subscribe_bars(self._on_stock_bar, *sorted(symbols))
         return supervise(stream, signals)
 
     def _option_stream(self, signals: Signals, symbols: frozenset[str]) -> Any:
-        c = self.config
-        stream = OptionDataStream(
-            c.api_key,
-            c.secret_key,
-            raw_data=True,
-            feed=OptionsFeed(c.option_feed),
-            url_override=f"{c.data_stream_url}/v1beta1/{c.option_feed}",
-            websocket_params=dict(WEBSOCKET_PARAMS),
-        )
+        feed = self.config.option_feed
+        stream = OptionDataStream(feed=OptionsFeed(feed), **self._connect_args(f"/v1beta1/{feed}"))
         stream.subscribe_quotes(self._on_option_quote, *sorted(symbols))
         return supervise(stream, signals)
 
     def _news_stream(self, signals: Signals, symbols: frozenset[str]) -> Any:
-        c = self.config
-        stream = NewsDataStream(
-            c.api_key,
-            c.secret_key,
-            raw_data=True,
-            url_override=f"{c.data_stream_url}/v1beta1/news",
-            websocket_params=dict(WEBSOCKET_PARAMS),
-        )
+        stream = NewsDataStream(**self._connect_args("/v1beta1/news"))
         stream.subscribe_news(self._on_news, *sorted(symbols))
         return supervise(stream, signals)
 
