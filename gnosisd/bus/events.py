@@ -7,7 +7,8 @@ Commands are imperative (SubmitOrder), events past tense (OrderFilled, RiskDecid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 
@@ -210,6 +211,43 @@ class RiskDecided:
     detail: str
     max_loss: Decimal  # recomputed by the guard from legs and limit price, total dollars, <= 0
     trading_state: TradingState
+
+
+def _slot_setters(
+    cls: type, names: tuple[str, ...]
+) -> tuple[Callable[[object, object], None], ...]:
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+_RISK_DECIDED_FIELDS = (
+    "intent", "ts_ns", "approved", "reason", "detail", "max_loss", "trading_state",
+)  # fmt: skip
+if tuple(f.name for f in fields(RiskDecided)) != _RISK_DECIDED_FIELDS:  # kept in step
+    raise TypeError("risk_decided() no longer matches the fields of RiskDecided")
+_RD = _slot_setters(RiskDecided, _RISK_DECIDED_FIELDS)
+
+
+def risk_decided(
+    intent: SubmitOrder,
+    ts_ns: int,
+    approved: bool,
+    reason: RiskReason,
+    detail: str,
+    max_loss: Decimal,
+    trading_state: TradingState,
+) -> RiskDecided:
+    """`RiskDecided(...)` for the guard's hot path: the same object, built by setting its slots
+    directly (a frozen dataclass's __init__ pays an object.__setattr__ call per field)."""
+    d = object.__new__(RiskDecided)
+    s0, s1, s2, s3, s4, s5, s6 = _RD
+    s0(d, intent)
+    s1(d, ts_ns)
+    s2(d, approved)
+    s3(d, reason)
+    s4(d, detail)
+    s5(d, max_loss)
+    s6(d, trading_state)
+    return d
 
 
 @dataclass(frozen=True, slots=True)

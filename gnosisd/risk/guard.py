@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from operator import is_
 
 import structlog
 
-from gnosisd.bus.events import OrderFilled, RiskDecided, SubmitOrder, TradingStateChanged
+from gnosisd.bus.events import (
+    OrderFilled,
+    RiskDecided,
+    SubmitOrder,
+    TradingStateChanged,
+    risk_decided,
+)
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.clock import NS_PER_S
 from gnosisd.core.config import RiskConfig, Settings, TradeAgentConfig
@@ -27,7 +33,7 @@ from gnosisd.risk.closes import close_mismatch
 from gnosisd.risk.collar import EPSILON, band_and_greeks, band_of
 from gnosisd.risk.greeks import GREEK_NAMES, Greeks, PositionGreeks
 from gnosisd.risk.killswitch import KillSwitch
-from gnosisd.risk.limits import OrderFacts, RateWindow, inspect_order
+from gnosisd.risk.limits import OrderFacts, RateWindow, cents_to_dollars, inspect_order
 from gnosisd.risk.quotes import ChainMarketView, QuoteBooks
 from gnosisd.risk.state import TradingStateMachine
 from gnosisd.risk.windows import NS_PER_MINUTE, RecentOrders, ReentryThrottle, SizeWindow
@@ -53,6 +59,11 @@ _ACTIVE = TradingState.ACTIVE
 
 def _dec(value: float) -> Decimal:
     return Decimal(repr(value))
+
+
+def _cents_floor(dollars: Decimal) -> int:
+    """floor(dollars × 100): for integer cents c, c > dollars × 100 exactly when c > this."""
+    return int((dollars * 100).to_integral_value(rounding=ROUND_FLOOR))
 
 
 class RiskGuard:
@@ -96,24 +107,31 @@ class RiskGuard:
         self._loss_floor = -self._max_daily_loss  # a session P&L at or below it halts
         self._loss_of: list[Position] = []  # the positions _loss_sum was summed over
         self._loss_sum = ZERO
+        # Integer cents the portfolio cap leaves for one more order: floor((cap − open max
+        # loss) × 100), kept with the cap and the positions it was computed for.
+        self._headroom = (ZERO, 0)
+        self._headroom_loss = ZERO  # the open max loss _headroom was computed with
         self._trade_risk_pct = _dec(risk.max_trade_risk_pct)
         pct = risk.max_portfolio_risk_pct
         pct = pct if pct is not None else portfolio_risk_pct
         self._portfolio_risk_pct = _dec(pct if pct is not None else DEFAULT_PORTFOLIO_RISK_PCT)
-        # The caps of the last equity seen (trade cap, portfolio cap, equity as a float) and the
-        # greek budgets (pct × equity × 1.0, as _greek_breach computes them): the portfolio
-        # returns the same Decimal object until its equity changes, so the products are computed
-        # once per equity, not on every check (the object is held: its identity cannot be reused).
+        # The caps of the last equity seen (trade cap in integer cents, rounded down; portfolio
+        # cap; equity as a float) and the greek budgets (pct × equity × 1.0, as _greek_breach
+        # computes them): the portfolio returns the same Decimal object until its equity
+        # changes, so they are computed once per equity, not on every check (the object is
+        # held: its identity cannot be reused).
         self._caps_equity: Decimal | None = None
-        self._caps: tuple[Decimal, Decimal, float] = (ZERO, ZERO, 0.0)
+        self._caps: tuple[int, Decimal, float] = (0, ZERO, 0.0)
         self._greek_limits: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         # The limits the opening path compares against, copied once (one attribute read per
         # check instead of two through the config).
         self._max_contracts_order = risk.max_contracts_per_order
         self._max_premium_order = _dec(risk.max_premium_per_order)
+        self._max_premium_order_cents = _cents_floor(self._max_premium_order)
         self._max_open_positions = risk.max_open_positions
         self._max_contracts_window = risk.max_contracts_per_window
         self._max_premium_window = _dec(risk.max_premium_per_window)
+        self._max_premium_window_cents = _cents_floor(self._max_premium_window)
         self._max_reentries = risk.max_reentries
         self._collar_tolerance = risk.collar_tolerance
         self._collar_tolerance_pct = risk.collar_tolerance_pct
@@ -311,14 +329,13 @@ class RiskGuard:
         self._rate.record(now_ns)
         self._reentries.remember(intent_id, facts.key)
         if opening:
-            self._sizes.record(now_ns, facts.contracts, facts.premium)
+            self._sizes.record(now_ns, facts.contracts, facts.premium_cents)
             self._recent.record(facts.signature, intent_id, now_ns)
         self._approvals += 1
         if self._approvals == 1:  # the key in first-decision order, as _decide would place it
             self._counts[RiskReason.APPROVED] += 0
-        # Positional (intent, ts_ns, approved, reason, detail, max_loss, trading_state): cheaper
-        # than keywords on the hot path.
-        return RiskDecided(
+        # RiskDecided with its slots set directly (bus.events.risk_decided): the hot path.
+        return risk_decided(
             intent, now_ns, True, _APPROVED, "approved", max_loss, self._states.state
         )
 
@@ -376,13 +393,16 @@ class RiskGuard:
         equity = portfolio.equity()
         positions = portfolio.positions()
         # The order's size.
-        if facts.contracts > self._max_contracts_order or facts.premium > self._max_premium_order:
+        if (
+            facts.contracts > self._max_contracts_order
+            or facts.premium_cents > self._max_premium_order_cents
+        ):
             return self._size_detail(facts)
-        # The portfolio caps (Decimal: exact money).
+        # The portfolio caps, exact in integer cents.
         if equity is not self._caps_equity:
             self._caps_equity = equity
             self._caps = (
-                self._trade_risk_pct * equity,
+                _cents_floor(self._trade_risk_pct * equity),
                 self._portfolio_risk_pct * equity,
                 float(equity),
             )
@@ -394,15 +414,20 @@ class RiskGuard:
                 p_vega * eq * 1.0,
                 p_theta * eq * 1.0,
             )
-        trade_cap, book_cap, eq = self._caps
-        if -max_loss > trade_cap:
+        trade_cap_cents, book_cap, eq = self._caps
+        loss_cents = -facts.loss_cents
+        if loss_cents > trade_cap_cents:
             return RiskReason.TRADE_RISK_CAP, self._trade_cap_detail(equity, max_loss)
         if len(positions) >= self._max_open_positions:
             return RiskReason.MAX_OPEN_POSITIONS, (
                 f"{len(positions)} open positions, limit {self._max_open_positions}"
             )
         open_loss = self._open_loss(positions)
-        if open_loss - max_loss > book_cap:
+        headroom = self._headroom
+        if headroom[0] is not book_cap or self._headroom_loss is not open_loss:
+            self._headroom_loss = open_loss
+            headroom = self._headroom = (book_cap, _cents_floor(book_cap - open_loss))
+        if loss_cents > headroom[1]:
             return RiskReason.PORTFOLIO_RISK_CAP, self._book_cap_detail(open_loss, equity, max_loss)
         # The trailing windows.
         if self._rate.full(now_ns):
@@ -410,7 +435,7 @@ class RiskGuard:
         win_contracts, win_premium = self._sizes.totals(now_ns)
         if (
             win_contracts + facts.contracts > self._max_contracts_window
-            or win_premium + facts.premium > self._max_premium_window
+            or win_premium + facts.premium_cents > self._max_premium_window_cents
         ):
             return self._window_detail(win_contracts, win_premium, facts)
         key = facts.key
@@ -477,7 +502,8 @@ class RiskGuard:
                 f"{contracts} contracts in one order, limit {self._max_contracts_order}"
             )
         return RiskReason.ORDER_PREMIUM, (
-            f"premium ${facts.premium:,.2f} (|limit| × quantity × 100) exceeds the per-order "
+            f"premium ${cents_to_dollars(facts.premium_cents):,.2f} (|limit| × quantity × 100) "
+            "exceeds the per-order "
             f"limit ${self._max_premium_order:,.2f}"
         )
 
@@ -501,10 +527,11 @@ class RiskGuard:
             f"limit {self._risk.max_orders_per_minute}"
         )
 
-    def _window_detail(self, contracts: int, premium: Decimal, facts: OrderFacts) -> Breach:
+    def _window_detail(self, contracts: int, premium_cents: int, facts: OrderFacts) -> Breach:
         risk = self._risk
         n = facts.contracts
-        p = facts.premium
+        p = cents_to_dollars(facts.premium_cents)
+        premium = cents_to_dollars(premium_cents)
         if contracts + n > self._max_contracts_window:
             return RiskReason.WINDOW_CONTRACTS, (
                 f"{contracts} contracts opened in the last {risk.size_window_minutes} min + {n} "
@@ -570,8 +597,7 @@ class RiskGuard:
         max_loss: Decimal,
     ) -> RiskDecided:
         self._counts[reason] += 1
-        # Positional (intent, ts_ns, approved, reason, detail, max_loss, trading_state), as in
-        # check(): rejections are timed decisions too.
-        return RiskDecided(
+        # As in check(): rejections are timed decisions too.
+        return risk_decided(
             intent, now_ns, reason is _APPROVED, reason, detail, max_loss, self._states.state
         )

@@ -30,23 +30,6 @@ def env_flag_source(env: Mapping[str, str], name: str = "GNOSIS_KILL_SWITCH") ->
     return source
 
 
-def file_source(path: Path) -> KillSource:
-    """A source that is active while `path` exists (touch it to stop new risk)."""
-
-    name = os.fspath(path)
-
-    def source() -> str | None:
-        # One access(F_OK) per call: existence as os.path.exists sees it (following symlinks,
-        # False on any OS error), without raising and catching FileNotFoundError when absent.
-        try:
-            found = os.access(name, os.F_OK)
-        except ValueError:  # an embedded NUL byte: os.path.exists says False too
-            return None
-        return f"kill file {path} exists" if found else None
-
-    return source
-
-
 class KillSwitch:
     """Any active source kills new risk; `kill()` sets a sticky runtime flag until `clear()`."""
 
@@ -58,10 +41,11 @@ class KillSwitch:
         sources: Sequence[KillSource] = (),
     ) -> None:
         self._config_flag = config_flag
-        self._sources: list[KillSource] = []
-        if kill_file is not None:
-            self._sources.append(file_source(kill_file))
-        self._sources.extend(sources)
+        # The kill file is asked first and inline (one access() per call, no closure call):
+        # active() runs on every opening order.
+        self._kill_file = kill_file
+        self._kill_name = os.fspath(kill_file) if kill_file is not None else None
+        self._sources: list[KillSource] = list(sources)
         self._runtime_reason: str | None = None
 
     @classmethod
@@ -84,6 +68,16 @@ class KillSwitch:
             return "config risk.kill_switch is true"
         if self._runtime_reason is not None:
             return f"runtime kill: {self._runtime_reason}"
+        name = self._kill_name
+        if name is not None:
+            # access(F_OK): existence as os.path.exists sees it (following symlinks, False on
+            # any OS error), without raising and catching FileNotFoundError when absent.
+            try:
+                found = os.access(name, os.F_OK)
+            except ValueError:  # an embedded NUL byte: os.path.exists says False too
+                found = False
+            if found:
+                return f"kill file {self._kill_file} exists"
         for source in self._sources:
             reason = source()
             if reason is not None:

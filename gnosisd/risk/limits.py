@@ -2,8 +2,8 @@
 
 Max loss comes from `quant.profile.structure_max_loss` (exactly `structure_bounds(...).max_loss`,
 the bounds the trade agent sizes with) on the intent's legs (with their expiries) and limit price,
-never from numbers the agent attached; a single-expiry order goes straight to its exact core,
-`quant.payoff.max_loss_of`. `inspect_order` validates an intent and derives everything a check
+never from numbers the agent attached; a single-expiry order goes straight to its exact integer core,
+`quant.payoff.max_loss_ticks` (prices and strikes in ticks of $0.0001, the loss in cents). `inspect_order` validates an intent and derives everything a check
 needs in one pass (`OrderFacts`); `assess_order` is its outcome as a value.
 """
 
@@ -12,19 +12,23 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from functools import lru_cache
 
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
 from gnosisd.core.errors import InvalidSymbolError
-from gnosisd.core.money import CONTRACT_MULTIPLIER, ZERO
+from gnosisd.core.money import ZERO
 from gnosisd.core.occ import parse_occ
-from gnosisd.quant.payoff import max_loss_of
+from gnosisd.quant.payoff import max_loss_ticks
 from gnosisd.quant.profile import ExpiryLeg, structure_max_loss
 from gnosisd.risk.windows import OrderSignature, TradeKey
 
 NS_PER_MINUTE = 60 * 1_000_000_000
+# The guard's unit of price: $0.0001 (every listed option price and strike is a whole number of
+# them). Per share in ticks × the multiplier 100 = cents per contract, so the guard's money
+# arithmetic (max loss, premium, caps, windows) is exact in plain ints.
+TICKS_PER_DOLLAR = 10_000
 
 # Enum members read on every check (per leg), bound once: on Python 3.11 reading a member
 # through its class (`Side.BUY`) goes through the enum metaclass (~70 ns), a module global does not.
@@ -90,8 +94,9 @@ def _leg_problem(intent: SubmitOrder) -> str | None:
     return None
 
 
-ContractFields = tuple[str, Decimal, date, OptionType]  # underlying, strike, expiry, type
-_INVALID: ContractFields = ("", ZERO, date.min, OptionType.CALL)  # not a usable OCC symbol
+# underlying, strike, expiry, type, strike in ticks of $0.0001
+ContractFields = tuple[str, Decimal, date, OptionType, int]
+_INVALID: ContractFields = ("", ZERO, date.min, OptionType.CALL, 0)  # not a usable OCC symbol
 # The guard sees the same few hundred symbols all day: each symbol's fields, read once.
 _FIELDS: dict[str, ContractFields] = {}
 
@@ -103,37 +108,65 @@ def _contract_fields(symbol: str) -> ContractFields:
     except InvalidSymbolError:
         fields = _INVALID
     else:
-        fields = (c.underlying, c.strike, c.expiry, c.option_type) if c.strike > 0 else _INVALID
+        strike = c.strike
+        ticks = int(strike * TICKS_PER_DOLLAR)  # exact: OCC strikes are whole $0.001
+        fields = (c.underlying, strike, c.expiry, c.option_type, ticks) if strike > 0 else _INVALID
     if len(_FIELDS) >= 8192:
         _FIELDS.clear()
     _FIELDS[symbol] = fields
     return fields
 
 
+def limit_ticks(limit: Decimal) -> int | None:
+    """`limit` in ticks of $0.0001, or None if it is not a whole number of ticks (or not finite)."""
+    if not limit.is_finite():
+        return None
+    num, den = limit.as_integer_ratio()  # den is 2^a × 5^b: a tick count iff den divides 10,000
+    if TICKS_PER_DOLLAR % den:
+        return None
+    return num * (TICKS_PER_DOLLAR // den)
+
+
+def cents_to_dollars(cents: int) -> Decimal:
+    """Integer cents as Decimal dollars with two places (-75400 -> Decimal('-754.00'))."""
+    return Decimal(cents).scaleb(-2)
+
+
 class OrderFacts:
     """What a check needs of one well-formed intent, derived once (the guard passes it down).
 
-    `legs`: (symbol, bought, ratio) per leg; `max_loss`: total dollars (<= 0), None if unbounded;
-    `contracts`: Σ ratio × quantity; `premium`: |limit| × quantity × 100; `key`: the re-entry
-    trade key; `signature`: what "the same order" means for duplicates.
+    `legs`: (symbol, bought, ratio) per leg; `max_loss`: total dollars (<= 0, two places), None
+    if unbounded; `loss_cents`: the same in integer cents (0 when unbounded); `contracts`:
+    Σ ratio × quantity; `premium_cents`: |limit| × quantity × 100 in cents; `key`: the re-entry
+    trade key; `signature`: what "the same order" means for duplicates (the limit in ticks).
     """
 
-    __slots__ = ("contracts", "key", "legs", "max_loss", "opening", "premium", "signature")
+    __slots__ = (
+        "contracts",
+        "key",
+        "legs",
+        "loss_cents",
+        "max_loss",
+        "opening",
+        "premium_cents",
+        "signature",
+    )
 
     def __init__(
         self,
         legs: tuple[tuple[str, bool, int], ...],
-        max_loss: Decimal | None,
+        loss_cents: int | None,
         contracts: int,
-        premium: Decimal,
+        premium_cents: int,
         key: TradeKey,
         signature: OrderSignature,
         opening: bool,
     ) -> None:
         self.legs = legs
-        self.max_loss = max_loss
+        self.loss_cents = 0 if loss_cents is None else loss_cents
+        self.max_loss = None if loss_cents is None else Decimal(loss_cents).scaleb(-2)
         self.contracts = contracts
-        self.premium = premium
+        self.premium_cents = premium_cents
         self.key = key
         self.signature = signature
         self.opening = opening
@@ -143,7 +176,9 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
     """Validate an intent and derive its figures in one pass over the legs.
 
     Returns the rejection (reason, detail) of a malformed intent, else its `OrderFacts`; the
-    checks, their order and the max loss are exactly those of `assess_order`.
+    checks, their order and the max loss are exactly those of `assess_order`. Money is in
+    integer ticks ($0.0001) and cents here: a limit that is not a whole number of ticks is
+    rejected (no listed option trades in finer increments).
     """
     legs = intent.legs
     if not legs:
@@ -154,10 +189,16 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
     limit = intent.limit_price
     if not limit.is_finite():
         return RiskReason.INVALID_ORDER, f"limit price {limit} is not finite"
+    num, den = limit.as_integer_ratio()  # limit_ticks, inline (the hot path)
+    if TICKS_PER_DOLLAR % den:
+        return RiskReason.INVALID_ORDER, (
+            f"limit price {limit} is not a whole number of $0.0001 (no option trades finer)"
+        )
+    ticks = num * (TICKS_PER_DOLLAR // den)
     underlying = intent.underlying.upper()
     seen: set[str] = set()
     out: list[tuple[str, bool, int]] = []
-    plegs: list[tuple[bool, Decimal, int]] = []
+    plegs: list[tuple[bool, int, int]] = []
     ratios = 0
     expiry = legs[0].expiry
     one_expiry = True
@@ -166,7 +207,6 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
         # which reports the first problem in leg order.
         symbol = leg.symbol
         ratio = leg.ratio
-        strike = leg.strike
         fields = _FIELDS.get(symbol)
         if fields is None:
             fields = _contract_fields(symbol)
@@ -177,7 +217,7 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
             fields is _INVALID
             or ratio <= 0
             or fields[0] != underlying
-            or fields[1] != strike
+            or fields[1] != leg.strike
             or fields[2] != leg.expiry
             or fields[3] is not kind
         ):
@@ -185,7 +225,7 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
         seen.add(symbol)
         bought = leg.side is _BUY
         out.append((symbol, bought, ratio))
-        plegs.append((kind is _CALL, strike, ratio if bought else -ratio))
+        plegs.append((kind is _CALL, fields[4], ratio if bought else -ratio))
         ratios += ratio
         if leg.expiry != expiry:
             one_expiry = False
@@ -197,25 +237,31 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
     opening = intent.effect is _OPEN
     if not opening and not intent.position_id:
         return RiskReason.INVALID_ORDER, "closing order names no position_id"
+    loss_cents: int | None
     if one_expiry:
-        per_share = max_loss_of(plegs, limit)
+        # Per share in ticks × 100 (the multiplier) / 100 (ticks per cent) = cents per unit.
+        per_share = max_loss_ticks(plegs, ticks)
+        loss_cents = None if per_share is None else per_share * quantity
     else:
-        per_share = structure_max_loss(payoff_legs(intent), limit)
-    max_loss = None
-    if per_share is not None:
-        # One product: exact, so the same digits as (per_share × 100) × quantity.
-        max_loss = min(per_share * (CONTRACT_MULTIPLIER * quantity), ZERO)
+        bound = structure_max_loss(payoff_legs(intent), limit)
+        # Dollars per share × 100 (multiplier) × quantity × 100 (cents per dollar); whole ticks
+        # in, whole cents out, and floor keeps any doubt on the side of a larger loss.
+        loss_cents = None if bound is None else min(_floor(bound * 10_000 * quantity), 0)
     leg_tuple = tuple(out)
-    signature: OrderSignature = (underlying, opening, leg_tuple, quantity, limit)
+    signature: OrderSignature = (underlying, opening, leg_tuple, quantity, ticks)
     return OrderFacts(
         leg_tuple,
-        max_loss,
+        loss_cents,
         ratios * quantity,
-        abs(limit) * (quantity * 100),  # exact: the digits of |limit| × quantity × 100
+        (ticks if ticks >= 0 else -ticks) * quantity,  # |limit| × quantity × 100, in cents
         (underlying, intent.strategy_type or "custom"),
         signature,
         opening,
     )
+
+
+def _floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def assess_order(intent: SubmitOrder) -> OrderRisk:

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from gnosisd.bus.events import OrderFilled, SubmitOrder
 from gnosisd.core.enums import PositionEffect, Side
-from gnosisd.core.money import ZERO
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 _MAX_REMEMBERED = 10_000  # intents/positions remembered for fills; oldest dropped beyond this
@@ -18,9 +17,9 @@ _SWEEP_MIN = 64  # RecentOrders sweeps its expired signatures at this size at th
 
 # (underlying, strategy): what "the same trade" means for the re-entry throttle
 TradeKey = tuple[str, str]
-# (underlying, opening, legs as (symbol, bought, ratio), quantity, limit): what "the same order"
-# means for duplicates
-OrderSignature = tuple[str, bool, tuple[tuple[str, bool, int], ...], int, Decimal]
+# (underlying, opening, legs as (symbol, bought, ratio), quantity, limit in ticks of $0.0001):
+# what "the same order" means for duplicates (1.5 and 1.50 are the same limit)
+OrderSignature = tuple[str, bool, tuple[tuple[str, bool, int], ...], int, int]
 
 
 def order_contracts(intent: SubmitOrder) -> int:
@@ -42,26 +41,29 @@ def trade_key(intent: SubmitOrder) -> TradeKey:
 def order_signature(intent: SubmitOrder) -> OrderSignature:
     """The duplicate key of an intent (`limits.inspect_order` derives the same in its pass)."""
     legs = tuple((leg.symbol, leg.side is Side.BUY, leg.ratio) for leg in intent.legs)
+    ticks = intent.limit_price.scaleb(4)
+    if ticks != ticks.to_integral_value():
+        raise ValueError(f"limit price {intent.limit_price} is not a whole number of $0.0001")
     return (
         intent.underlying.upper(),
         intent.effect is PositionEffect.OPEN,
         legs,
         intent.quantity,
-        intent.limit_price,
+        int(ticks),
     )
 
 
 class SizeWindow:
-    """Contracts and premium of the approved opening orders in a trailing window."""
+    """Contracts and premium (integer cents) of the approved opening orders in a trailing window."""
 
     def __init__(self, window_ns: int) -> None:
         self._window = window_ns
-        self._items: deque[tuple[int, int, Decimal]] = deque()
+        self._items: deque[tuple[int, int, int]] = deque()
         self._contracts = 0
-        self._premium = ZERO
+        self._premium = 0
 
-    def totals(self, now_ns: int) -> tuple[int, Decimal]:
-        """(contracts, premium) approved in (now - window, now]."""
+    def totals(self, now_ns: int) -> tuple[int, int]:
+        """(contracts, premium cents) approved in (now - window, now]."""
         items = self._items
         while items and items[0][0] <= now_ns - self._window:
             _, n, p = items.popleft()
@@ -69,7 +71,7 @@ class SizeWindow:
             self._premium -= p
         return self._contracts, self._premium
 
-    def record(self, now_ns: int, contracts: int, premium: Decimal) -> None:
+    def record(self, now_ns: int, contracts: int, premium: int) -> None:
         self._items.append((now_ns, contracts, premium))
         self._contracts += contracts
         self._premium += premium
@@ -92,7 +94,10 @@ class ReentryThrottle:
 
     def remember(self, intent_id: str, key: TradeKey) -> None:
         """Note the trade key of an approved intent, for its fill."""
-        _bounded_put(self._intent_keys, intent_id, key)
+        keys = self._intent_keys  # _bounded_put, inline: this runs on every approval
+        if len(keys) >= _MAX_REMEMBERED:
+            keys.popitem(last=False)  # drop the oldest
+        keys[intent_id] = key
 
     def on_fill(self, fill: OrderFilled) -> None:
         key = self._intent_keys.pop(fill.intent_id, None)

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gnosisd.bus.events import OrderLeg
-from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
+from gnosisd.bus.events import OrderLeg, RiskDecided, risk_decided
+from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side, TradingState
 from gnosisd.core.occ import occ_symbol
-from gnosisd.quant.payoff import PayoffLeg, max_loss_of, risk_profile
+from gnosisd.quant.payoff import PayoffLeg, max_loss_of, max_loss_ticks, risk_profile
 from gnosisd.quant.profile import structure_max_loss
 from gnosisd.risk.collar import band_and_greeks, collar_band
 from gnosisd.risk.greeks import order_greeks
 from gnosisd.risk.killswitch import KillSwitch
-from gnosisd.risk.limits import OrderFacts, _leg_problem, inspect_order, payoff_legs
+from gnosisd.risk.limits import OrderFacts, _leg_problem, inspect_order, limit_ticks, payoff_legs
 from gnosisd.risk.quotes import QuoteBook
 from gnosisd.risk.windows import (
     _MAX_REMEMBERED,
@@ -91,7 +92,7 @@ def test_inspect_order_matches_the_plain_definitions(
     assert isinstance(facts, OrderFacts)
     assert facts.opening is not closing
     assert facts.contracts == order_contracts(intent)
-    assert facts.premium == order_premium(intent)
+    assert facts.premium_cents == order_premium(intent) * 100
     assert facts.key == trade_key(intent)
     assert facts.signature == order_signature(intent)
     assert facts.legs == tuple((lg.symbol, lg.side is Side.BUY, lg.ratio) for lg in legs)
@@ -100,6 +101,8 @@ def test_inspect_order_matches_the_plain_definitions(
         assert facts.max_loss is None
     else:
         assert facts.max_loss == min(per_share * 100 * quantity, Decimal(0))
+        assert facts.loss_cents == facts.max_loss * 100  # the same figure in integer cents
+        assert facts.max_loss.as_tuple().exponent == -2  # dollars and cents in the journal
 
 
 def test_a_multi_expiry_order_takes_the_front_expiry_bound() -> None:
@@ -142,6 +145,60 @@ def test_max_loss_of_is_risk_profile_digit_for_digit(
     # Same value, same exponent, same sign of zero: what the journal prints does not change.
     profile = risk_profile([PayoffLeg(c, k, r) for c, k, r in legs], Decimal(net))
     assert repr(max_loss_of(legs, Decimal(net))) == repr(profile.max_loss)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    legs=st.lists(
+        st.tuples(
+            st.booleans(),
+            st.sampled_from(["0.5", "445", "450.0", "455.50", "4.6E+2", "1234.125"]),
+            st.sampled_from([-3, -2, -1, 1, 2, 3]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    net=st.sampled_from(["-1.25", "0", "-0", "2.5", "3.10", "-6.00", "1E+1", "0.001", "-0.0005"]),
+)
+def test_max_loss_ticks_is_max_loss_of_in_ticks(
+    legs: list[tuple[bool, str, int]], net: str
+) -> None:
+    plain = [(c, Decimal(k), r) for c, k, r in legs]
+    ticks = [(c, int(Decimal(k) * 10_000), r) for c, k, r in legs]
+    exact = max_loss_of(plain, Decimal(net))
+    fast = max_loss_ticks(ticks, int(Decimal(net) * 10_000))
+    assert (fast is None) is (exact is None)
+    if exact is not None:
+        assert fast == exact * 10_000
+
+
+@pytest.mark.parametrize("limit", ["1.23456", "0.00001", "-2.000005"])
+def test_a_limit_finer_than_a_tick_is_an_invalid_order(limit: str) -> None:
+    facts = inspect_order(put_credit_spread(limit=limit))
+    assert facts == (
+        RiskReason.INVALID_ORDER,
+        f"limit price {limit} is not a whole number of $0.0001 (no option trades finer)",
+    )
+    assert limit_ticks(Decimal(limit)) is None
+
+
+def test_limit_ticks_and_the_signature_ignore_how_a_limit_is_written() -> None:
+    assert limit_ticks(Decimal("1.5")) == limit_ticks(Decimal("1.5000")) == 15_000
+    assert limit_ticks(Decimal("-0.0001")) == -1
+    assert limit_ticks(Decimal("2E+1")) == 200_000
+    assert limit_ticks(Decimal("NaN")) is None
+    a = put_credit_spread(limit="1.5")
+    assert order_signature(a) == order_signature(replace(a, limit_price=Decimal("1.50")))
+
+
+def test_risk_decided_builds_the_same_event_as_the_constructor() -> None:
+    intent = put_credit_spread()
+    args = (intent, 7, False, RiskReason.PRICE_COLLAR, "why", Decimal("-1.00"), TradingState.ACTIVE)
+    fast = risk_decided(*args)
+    assert fast == RiskDecided(*args)
+    assert repr(fast) == repr(RiskDecided(*args))
+    with pytest.raises(FrozenInstanceError):
+        fast.detail = "changed"  # type: ignore[misc]
 
 
 @settings(max_examples=200, deadline=None)
