@@ -119,7 +119,7 @@ def max_loss_ticks(legs: Sequence[tuple[bool, int, int]], net_ticks: int) -> int
     for is_call, strike, ratio in legs:
         if not is_call:
             lo += ratio * strike
-    for s in {strike for _, strike, _ in legs}:
+    for _, s, _ in legs:  # every strike (a repeated one is evaluated again: same value)
         total = -net_ticks
         for is_call, strike, ratio in legs:
             if is_call:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import Side
-from gnosisd.risk.quotes import QuoteBook
+from gnosisd.risk.quotes import LegQuote, QuoteBook
 
 # Float rounding never rejects a limit that sits exactly on the band's edge.
 EPSILON = 1e-9
+_UNREAD = LegQuote(0.0, 0.0, False, 0.0, 0.0, 0.0, 0.0, False)  # a sentinel: not read yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,11 @@ def band_and_greeks(
     far = natural = slack = 0.0
     d = g = v = t = 0.0
     spot = book.spot
+    cached = book.cached
     for symbol, bought, r in legs:
-        q = book.quote(symbol)
+        q = cached.get(symbol, _UNREAD)  # the book's cache first: no call when already read
+        if q is _UNREAD:
+            q = book.quote(symbol)
         if q is None:
             return symbol
         bid, ask, two_sided, q_d, q_g, q_v, q_t, has_greeks = q

@@ -109,16 +109,24 @@ class PositionGreeks:
         return result
 
     def total_on(
-        self, positions: Sequence[Position], books: QuoteBooks, market: ChainMarketView
+        self,
+        positions: Sequence[Position],
+        books: QuoteBooks,
+        market: ChainMarketView,
+        current: tuple[str, QuoteBook] | None = None,
     ) -> Greeks:
         """`total` with each underlying's book from `books` on `market` (the guard's hot path:
-        the cache check compares identities in a plain loop, no callable or generator)."""
+        the cache check compares identities in a plain loop, no callable or generator).
+        `current`: an (underlying, book) just taken from `books` on `market`, used as is."""
         last = self._last
         if last is not None:
             held = last[0]
             if len(held) == len(positions) and all(map(is_, held, positions)):
                 for u, b in last[1].items():
-                    if books.get(market, u) is not b:
+                    if current is not None and u == current[0]:
+                        if current[1] is not b:
+                            break
+                    elif books.get(market, u) is not b:
                         break
                 else:
                     return last[2]

@@ -470,7 +470,7 @@ class RiskGuard:
         limit = float(intent.limit_price)
         if limit > high + EPSILON or limit < low - EPSILON:  # collar.outside, both sides
             return RiskReason.PRICE_COLLAR, self._collar_detail(intent, low, high, far, natural)
-        held = self._position_greeks.total_on(positions, self._books, market)
+        held = self._position_greeks.total_on(positions, self._books, market, (underlying, book))
         # Greeks.__add__ and _greek_breach(…, fraction 1.0) on plain floats; the message is
         # built by _greek_breach itself only on a breach.
         delta = held.delta + d

@@ -119,9 +119,10 @@ def _contract_fields(symbol: str) -> ContractFields:
 
 def limit_ticks(limit: Decimal) -> int | None:
     """`limit` in ticks of $0.0001, or None if it is not a whole number of ticks (or not finite)."""
-    if not limit.is_finite():
+    try:
+        num, den = limit.as_integer_ratio()  # den is 2^a × 5^b: ticks iff den divides 10,000
+    except (ValueError, OverflowError):  # NaN, sNaN, ±Infinity
         return None
-    num, den = limit.as_integer_ratio()  # den is 2^a × 5^b: a tick count iff den divides 10,000
     if TICKS_PER_DOLLAR % den:
         return None
     return num * (TICKS_PER_DOLLAR // den)
@@ -187,9 +188,10 @@ def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:
     if quantity <= 0:
         return RiskReason.ZERO_QUANTITY, f"quantity is {quantity}"
     limit = intent.limit_price
-    if not limit.is_finite():
+    try:
+        num, den = limit.as_integer_ratio()  # limit_ticks, inline (the hot path)
+    except (ValueError, OverflowError):  # NaN, sNaN, ±Infinity
         return RiskReason.INVALID_ORDER, f"limit price {limit} is not finite"
-    num, den = limit.as_integer_ratio()  # limit_ticks, inline (the hot path)
     if TICKS_PER_DOLLAR % den:
         return RiskReason.INVALID_ORDER, (
             f"limit price {limit} is not a whole number of $0.0001 (no option trades finer)"

@@ -9,7 +9,7 @@ legs, recent orders' legs) are read from the new one in a single vectorised pass
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -58,6 +58,11 @@ class QuoteBook:
         self.chain = chain
         self.spot = float(chain.spot)
         self._cache: dict[str, LegQuote | None] = {}
+
+    @property
+    def cached(self) -> Mapping[str, LegQuote | None]:
+        """The quotes read so far (None: not listed); `quote()` reads the rest."""
+        return self._cache
 
     def symbols(self) -> list[str]:
         """The symbols read from this snapshot so far."""
