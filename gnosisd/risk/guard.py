@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from operator import is_
 
 import structlog
@@ -33,10 +33,16 @@ from gnosisd.risk.closes import close_mismatch
 from gnosisd.risk.collar import EPSILON, band_and_greeks, band_of
 from gnosisd.risk.greeks import GREEK_NAMES, Greeks, PositionGreeks
 from gnosisd.risk.killswitch import KillSwitch
-from gnosisd.risk.limits import OrderFacts, RateWindow, cents_to_dollars, inspect_order
+from gnosisd.risk.limits import (
+    Breach,
+    OrderFacts,
+    cents_floor,
+    cents_to_dollars,
+    inspect_order,
+)
 from gnosisd.risk.quotes import ChainMarketView, QuoteBooks
 from gnosisd.risk.state import TradingStateMachine
-from gnosisd.risk.windows import NS_PER_MINUTE, RecentOrders, ReentryThrottle, SizeWindow
+from gnosisd.risk.windows import TrailingWindows
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +50,6 @@ DAILY_LOSS_MESSAGE = "Daily loss limit reached. Halting trading."
 # The guard's portfolio cap when neither risk.max_portfolio_risk_pct nor the agent's is given.
 DEFAULT_PORTFOLIO_RISK_PCT: float = TradeAgentConfig.model_fields["max_portfolio_risk_pct"].default
 
-Breach = tuple[RiskReason, str]
 LIVE_GATE_BREACH: Breach = (
     RiskReason.LIVE_GATE,
     "live trading disabled: needs GNOSIS_LIVE_TRADING_ENABLED=true and "
@@ -59,11 +64,6 @@ _ACTIVE = TradingState.ACTIVE
 
 def _dec(value: float) -> Decimal:
     return Decimal(repr(value))
-
-
-def _cents_floor(dollars: Decimal) -> int:
-    """floor(dollars × 100): for integer cents c, c > dollars × 100 exactly when c > this."""
-    return int((dollars * 100).to_integral_value(rounding=ROUND_FLOOR))
 
 
 class RiskGuard:
@@ -92,10 +92,7 @@ class RiskGuard:
         )
         self.kill_switch = kill_switch if kill_switch is not None else KillSwitch.from_config(risk)
         self._states = TradingStateMachine(calendar)
-        self._rate = RateWindow(risk.max_orders_per_minute)
-        self._sizes = SizeWindow(risk.size_window_minutes * NS_PER_MINUTE)
-        self._reentries = ReentryThrottle(risk.reentry_window_minutes * NS_PER_MINUTE)
-        self._recent = RecentOrders(int(_dec(risk.duplicate_window_seconds) * NS_PER_S))
+        self._windows = TrailingWindows(risk)
         self._books = QuoteBooks()
         self._position_greeks = PositionGreeks()
         self._approved: set[str] = set()
@@ -127,12 +124,8 @@ class RiskGuard:
         # check instead of two through the config).
         self._max_contracts_order = risk.max_contracts_per_order
         self._max_premium_order = _dec(risk.max_premium_per_order)
-        self._max_premium_order_cents = _cents_floor(self._max_premium_order)
+        self._max_premium_order_cents = cents_floor(self._max_premium_order)
         self._max_open_positions = risk.max_open_positions
-        self._max_contracts_window = risk.max_contracts_per_window
-        self._max_premium_window = _dec(risk.max_premium_per_window)
-        self._max_premium_window_cents = _cents_floor(self._max_premium_window)
-        self._max_reentries = risk.max_reentries
         self._collar_tolerance = risk.collar_tolerance
         self._collar_tolerance_pct = risk.collar_tolerance_pct
         self._budget_pcts = (
@@ -249,7 +242,7 @@ class RiskGuard:
 
     def on_fill(self, fill: OrderFilled) -> None:
         """Every fill (opening and closing) feeds the re-entry throttle."""
-        self._reentries.on_fill(fill)
+        self._windows.on_fill(fill)
 
     def portfolio_greeks(self, positions: list[Position], market: ChainMarketView) -> Greeks:
         """Dollar greeks of `positions` on the latest chains (units: risk/greeks.py)."""
@@ -326,11 +319,7 @@ class RiskGuard:
             return self._decide(intent, now_ns, RiskReason.DUPLICATE, detail, max_loss)
         # Record the approval (inline: this is the hot path, issue 5 item 15).
         approved.add(intent_id)
-        self._rate.record(now_ns)
-        self._reentries.remember(intent_id, facts.key)
-        if opening:
-            self._sizes.record(now_ns, facts.contracts, facts.premium_cents)
-            self._recent.record(facts.signature, intent_id, now_ns)
+        self._windows.record(intent_id, facts, now_ns)
         self._approvals += 1
         if self._approvals == 1:  # the key in first-decision order, as _decide would place it
             self._counts[RiskReason.APPROVED] += 0
@@ -402,7 +391,7 @@ class RiskGuard:
         if equity is not self._caps_equity:
             self._caps_equity = equity
             self._caps = (
-                _cents_floor(self._trade_risk_pct * equity),
+                cents_floor(self._trade_risk_pct * equity),
                 self._portfolio_risk_pct * equity,
                 float(equity),
             )
@@ -426,33 +415,13 @@ class RiskGuard:
         headroom = self._headroom
         if headroom[0] is not book_cap or self._headroom_loss is not open_loss:
             self._headroom_loss = open_loss
-            headroom = self._headroom = (book_cap, _cents_floor(book_cap - open_loss))
+            headroom = self._headroom = (book_cap, cents_floor(book_cap - open_loss))
         if loss_cents > headroom[1]:
             return RiskReason.PORTFOLIO_RISK_CAP, self._book_cap_detail(open_loss, equity, max_loss)
-        # The trailing windows.
-        if self._rate.full(now_ns):
-            return self._rate_detail(now_ns)
-        win_contracts, win_premium = self._sizes.totals(now_ns)
-        if (
-            win_contracts + facts.contracts > self._max_contracts_window
-            or win_premium + facts.premium_cents > self._max_premium_window_cents
-        ):
-            return self._window_detail(win_contracts, win_premium, facts)
-        key = facts.key
-        closes = self._reentries.closes(key, now_ns)
-        if closes > self._max_reentries:
-            risk = self._risk
-            return RiskReason.REENTRY_THROTTLE, (
-                f"{key[0]} {key[1]} was closed {closes} times in the last "
-                f"{risk.reentry_window_minutes} min; at most {risk.max_reentries} re-entries"
-            )
-        hit = self._recent.match(facts.signature, now_ns)
-        if hit is not None:
-            age = Decimal(now_ns - hit[0]) / NS_PER_S
-            return RiskReason.DUPLICATE, (
-                f"same order as intent {hit[1]} approved {age:.1f} s ago "
-                f"(duplicate_window_seconds {self._risk.duplicate_window_seconds})"
-            )
+        # The trailing windows: orders per minute, size, re-entries, duplicates.
+        window = self._windows.breach(facts, now_ns)
+        if window is not None:
+            return window
         # The market: the chain, the collar and the greek budgets after this order.
         book = self._books.get(market, underlying)
         if book is None:
@@ -519,27 +488,6 @@ class RiskGuard:
         return (
             f"open max loss ${open_loss:,.2f} + this order's ${-max_loss:,.2f} exceeds "
             f"{self.portfolio_risk_pct} × equity ${equity:,.2f} = ${book_cap:,.2f}"
-        )
-
-    def _rate_detail(self, now_ns: int) -> Breach:
-        return RiskReason.RATE_LIMIT, (
-            f"{self._rate.count(now_ns)} orders approved in the last 60 s, "
-            f"limit {self._risk.max_orders_per_minute}"
-        )
-
-    def _window_detail(self, contracts: int, premium_cents: int, facts: OrderFacts) -> Breach:
-        risk = self._risk
-        n = facts.contracts
-        p = cents_to_dollars(facts.premium_cents)
-        premium = cents_to_dollars(premium_cents)
-        if contracts + n > self._max_contracts_window:
-            return RiskReason.WINDOW_CONTRACTS, (
-                f"{contracts} contracts opened in the last {risk.size_window_minutes} min + {n} "
-                f"exceeds the limit {risk.max_contracts_per_window}"
-            )
-        return RiskReason.WINDOW_PREMIUM, (
-            f"premium ${premium:,.2f} opened in the last {risk.size_window_minutes} min + "
-            f"${p:,.2f} exceeds the limit ${self._max_premium_window:,.2f}"
         )
 
     def _collar_detail(

@@ -9,7 +9,6 @@ needs in one pass (`OrderFacts`); `assess_order` is its outcome as a value.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
@@ -22,9 +21,15 @@ from gnosisd.core.money import ZERO
 from gnosisd.core.occ import parse_occ
 from gnosisd.quant.payoff import max_loss_ticks
 from gnosisd.quant.profile import ExpiryLeg, structure_max_loss
-from gnosisd.risk.windows import OrderSignature, TradeKey
 
 NS_PER_MINUTE = 60 * 1_000_000_000
+
+Breach = tuple[RiskReason, str]  # a rejection: the reason and its message
+# (underlying, strategy): what "the same trade" means for the re-entry throttle
+TradeKey = tuple[str, str]
+# (underlying, opening, legs as (symbol, bought, ratio), quantity, limit in ticks of $0.0001):
+# what "the same order" means for duplicates (1.5 and 1.50 are the same limit)
+OrderSignature = tuple[str, bool, tuple[tuple[str, bool, int], ...], int, int]
 # The guard's unit of price: $0.0001 (every listed option price and strike is a whole number of
 # them). Per share in ticks × the multiplier 100 = cents per contract, so the guard's money
 # arithmetic (max loss, premium, caps, windows) is exact in plain ints.
@@ -126,6 +131,11 @@ def limit_ticks(limit: Decimal) -> int | None:
     if TICKS_PER_DOLLAR % den:
         return None
     return num * (TICKS_PER_DOLLAR // den)
+
+
+def cents_floor(dollars: Decimal) -> int:
+    """floor(dollars × 100): for integer cents c, c > dollars × 100 exactly when c > this."""
+    return int((dollars * 100).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def cents_to_dollars(cents: int) -> Decimal:
@@ -274,24 +284,3 @@ def assess_order(intent: SubmitOrder) -> OrderRisk:
     if facts.max_loss is None:
         return OrderRisk(RiskReason.APPROVED, "unbounded max loss", None)
     return OrderRisk(RiskReason.APPROVED, "", facts.max_loss)
-
-
-class RateWindow:
-    """Counts approved orders in a trailing window of clock time (ns)."""
-
-    def __init__(self, max_orders: int, window_ns: int = NS_PER_MINUTE) -> None:
-        self._max = max_orders
-        self._window = window_ns
-        self._stamps: deque[int] = deque()
-
-    def count(self, now_ns: int) -> int:
-        """Approved orders with a timestamp in (now - window, now]."""
-        while self._stamps and self._stamps[0] <= now_ns - self._window:
-            self._stamps.popleft()
-        return len(self._stamps)
-
-    def full(self, now_ns: int) -> bool:
-        return self.count(now_ns) >= self._max
-
-    def record(self, now_ns: int) -> None:
-        self._stamps.append(now_ns)

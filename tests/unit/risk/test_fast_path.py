@@ -23,14 +23,12 @@ from gnosisd.risk.killswitch import KillSwitch
 from gnosisd.risk.limits import OrderFacts, _leg_problem, inspect_order, limit_ticks, payoff_legs
 from gnosisd.risk.quotes import QuoteBook
 from gnosisd.risk.windows import (
-    _MAX_REMEMBERED,
-    ReentryThrottle,
     order_contracts,
     order_premium,
     order_signature,
     trade_key,
 )
-from tests.unit.risk.fakes import EXPIRY, NOW, fill_of, leg, make_fake_chain, put_credit_spread
+from tests.unit.risk.fakes import EXPIRY, leg, make_fake_chain, put_credit_spread
 
 STRIKES = [Decimal(k) for k in range(430, 471, 5)]
 CHAIN = make_fake_chain()
@@ -225,21 +223,6 @@ def test_band_and_greeks_names_the_first_leg_without_a_quote() -> None:
     missing = occ_symbol("SPY", EXPIRY, OptionType.CALL, Decimal(1000))
     legs = [(leg(Side.BUY, OptionType.PUT, 445).symbol, True, 1), (missing, False, 1)]
     assert band_and_greeks(legs, 1, QuoteBook(CHAIN), 0.05, 0.1) == missing
-
-
-def test_reentry_throttle_forgets_the_oldest_unfilled_intent_first() -> None:
-    throttle = ReentryThrottle(window_ns=60 * 60 * 1_000_000_000)
-    intent = put_credit_spread()
-    for i in range(_MAX_REMEMBERED + 1):
-        throttle.remember(f"i-{i}", ("SPY", f"s-{i}"))
-    # i-0 was dropped: its open fill falls back to the "custom" key; i-1 kept its own.
-    throttle.on_fill(fill_of(replace(intent, intent_id="i-0"), NOW, "p-0"))
-    throttle.on_fill(fill_of(replace(intent, intent_id="i-1"), NOW, "p-1"))
-    for pid in ("p-0", "p-1"):
-        close = replace(intent, intent_id=f"c-{pid}", effect=PositionEffect.CLOSE)
-        throttle.on_fill(fill_of(close, NOW, pid))
-    assert throttle.closes(("SPY", "custom"), NOW) == 1
-    assert throttle.closes(("SPY", "s-1"), NOW) == 1
 
 
 def test_kill_file_existence_follows_symlinks_like_os_path_exists(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Order validation, max-loss recomputation and the trailing rate window."""
+"""Order validation and max-loss recomputation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import OptionType, RiskReason, Side
 from gnosisd.core.occ import occ_symbol
-from gnosisd.risk.limits import RateWindow, assess_order
+from gnosisd.risk.limits import assess_order
 from tests.unit.risk.fakes import EXPIRY, leg, put_credit_spread
 
 S = 1_000_000_000
@@ -28,15 +28,6 @@ def test_max_loss_is_never_positive_for_an_arbitrage_price() -> None:
 def test_unbounded_structure_has_no_max_loss() -> None:
     naked = replace(put_credit_spread(), legs=(leg(Side.SELL, OptionType.CALL, 460),))
     assert assess_order(naked).max_loss is None
-
-
-def test_rate_window_drops_orders_older_than_the_window() -> None:
-    w = RateWindow(max_orders=2)
-    w.record(0)
-    w.record(30 * S)
-    assert w.full(59 * S)
-    assert w.count(60 * S) == 1  # the order at 0 is exactly 60 s old: out of the window
-    assert not w.full(60 * S)
 
 
 def _calendar(front_k: int, back_k: int, limit: str, back_side: Side = Side.BUY) -> SubmitOrder:
