@@ -100,38 +100,6 @@ def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -
     return min(lo, ZERO)
 
 
-def max_loss_ticks(legs: Sequence[tuple[bool, int, int]], net_ticks: int) -> int | None:
-    """`max_loss_of` in integers: strikes and the net price in ticks of $0.0001, the result too.
-
-    Exact like the Decimal version (every option strike and price is a whole number of ticks);
-    the risk guard computes every order's max loss with it, in plain ints (no Decimal objects
-    on its hot path). (is_call, strike ticks, signed ratio) per leg; None if unbounded.
-    """
-    if not legs:
-        raise ValueError("a structure needs at least one leg")
-    slope = 0
-    for is_call, _, ratio in legs:
-        if is_call:
-            slope += ratio
-    if slope < 0:
-        return None  # short calls beyond every strike: unbounded
-    lo = -net_ticks  # S = 0: only the puts pay
-    for is_call, strike, ratio in legs:
-        if not is_call:
-            lo += ratio * strike
-    for _, s, _ in legs:  # every strike (a repeated one is evaluated again: same value)
-        total = -net_ticks
-        for is_call, strike, ratio in legs:
-            if is_call:
-                if s > strike:
-                    total += ratio * (s - strike)
-            elif strike > s:
-                total += ratio * (strike - s)
-        if total < lo:
-            lo = total
-    return lo if lo < 0 else 0
-
-
 def risk_profile(legs: Sequence[PayoffLeg], net_price: Decimal) -> RiskProfile:
     """Exact max profit, max loss and breakevens of the expiry payoff."""
     if not legs:

@@ -1,14 +1,16 @@
-"""Pure limit checks: order validation, the guard's own max-loss recomputation, the rate window.
+"""Pure limit checks: order validation and the guard's own max-loss recomputation.
 
 Max loss comes from `quant.profile.structure_max_loss` (exactly `structure_bounds(...).max_loss`,
 the bounds the trade agent sizes with) on the intent's legs (with their expiries) and limit price,
-never from numbers the agent attached; a single-expiry order goes straight to its exact integer core,
-`quant.payoff.max_loss_ticks` (prices and strikes in ticks of $0.0001, the loss in cents). `inspect_order` validates an intent and derives everything a check
-needs in one pass (`OrderFacts`); `assess_order` is its outcome as a value.
+never from numbers the agent attached; a single-expiry order goes straight to its exact integer
+core, `max_loss_ticks` (prices and strikes in ticks of $0.0001, the loss in cents).
+`inspect_order` validates an intent and derives everything a check needs in one pass
+(`OrderFacts`); `assess_order` is its outcome as a value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
@@ -19,7 +21,6 @@ from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
 from gnosisd.core.errors import InvalidSymbolError
 from gnosisd.core.money import ZERO
 from gnosisd.core.occ import parse_occ
-from gnosisd.quant.payoff import max_loss_ticks
 from gnosisd.quant.profile import ExpiryLeg, structure_max_loss
 
 NS_PER_MINUTE = 60 * 1_000_000_000
@@ -120,6 +121,39 @@ def _contract_fields(symbol: str) -> ContractFields:
         _FIELDS.clear()
     _FIELDS[symbol] = fields
     return fields
+
+
+def max_loss_ticks(legs: Sequence[tuple[bool, int, int]], net_ticks: int) -> int | None:
+    """`quant.payoff.max_loss_of` in integers: strikes, net price and result in ticks of $0.0001.
+
+    The same kinks (S = 0 and every strike) and the same exact arithmetic: every option strike
+    and price is a whole number of ticks. The guard computes every order's max loss with it, in
+    plain ints (no Decimal on its hot path). (is_call, strike ticks, signed ratio) per leg;
+    None if unbounded (short calls beyond every strike).
+    """
+    if not legs:
+        raise ValueError("a structure needs at least one leg")
+    slope = 0
+    for is_call, _, ratio in legs:
+        if is_call:
+            slope += ratio
+    if slope < 0:
+        return None  # short calls beyond every strike: unbounded
+    lo = -net_ticks  # S = 0: only the puts pay
+    for is_call, strike, ratio in legs:
+        if not is_call:
+            lo += ratio * strike
+    for _, s, _ in legs:  # every strike (a repeated one is evaluated again: same value)
+        total = -net_ticks
+        for is_call, strike, ratio in legs:
+            if is_call:
+                if s > strike:
+                    total += ratio * (s - strike)
+            elif strike > s:
+                total += ratio * (strike - s)
+        if total < lo:
+            lo = total
+    return lo if lo < 0 else 0
 
 
 def limit_ticks(limit: Decimal) -> int | None:

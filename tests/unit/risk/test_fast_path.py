@@ -15,12 +15,19 @@ from hypothesis import strategies as st
 from gnosisd.bus.events import OrderLeg, RiskDecided, risk_decided
 from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side, TradingState
 from gnosisd.core.occ import occ_symbol
-from gnosisd.quant.payoff import PayoffLeg, max_loss_of, max_loss_ticks, risk_profile
+from gnosisd.quant.payoff import PayoffLeg, max_loss_of, risk_profile
 from gnosisd.quant.profile import structure_max_loss
 from gnosisd.risk.collar import band_and_greeks, collar_band
 from gnosisd.risk.greeks import order_greeks
 from gnosisd.risk.killswitch import KillSwitch
-from gnosisd.risk.limits import OrderFacts, _leg_problem, inspect_order, limit_ticks, payoff_legs
+from gnosisd.risk.limits import (
+    OrderFacts,
+    _leg_problem,
+    inspect_order,
+    limit_ticks,
+    max_loss_ticks,
+    payoff_legs,
+)
 from gnosisd.risk.quotes import QuoteBook
 from gnosisd.risk.windows import (
     order_contracts,
