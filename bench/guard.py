@@ -33,6 +33,7 @@ from gnosisd.agents.pricing import leg_limit_price
 from gnosisd.broker.ledger import Ledger
 from gnosisd.broker.sim import SimBroker
 from gnosisd.bus.events import ChainSnapshot, OrderLeg, SubmitOrder
+from gnosisd.core import native
 from gnosisd.core.calendar import TradingCalendar
 from gnosisd.core.config import ExecutionConfig, RiskConfig
 from gnosisd.core.enums import OptionType, PositionEffect, Side
@@ -255,6 +256,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     print("machine:", machine())
+    print("risk modules:", native.status())  # compiled by mypyc or interpreted, and why
     run(args.checks, args.seed)
 
 

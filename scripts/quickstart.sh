@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
-ensure_venv ""
+ensure_venv "[native]"
+build_native
 exec .venv/bin/gnosisd run --feed sim --broker sim --sessions 1 "$@"

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
 ensure_venv "[dev]" editable
+build_native
 
 # jq: the runbook's review queries are tested as written.
 if ! command -v jq >/dev/null 2>&1; then
@@ -47,3 +48,7 @@ echo "== systemd units"
 bash scripts/verify_systemd.sh
 echo "== pytest"
 .venv/bin/pytest "$@"
+# The suite above ran the compiled risk modules when the build succeeded: run the risk tests on
+# the Python sources too (the same code must decide the same way either way).
+echo "== pytest tests/unit/risk with the risk modules interpreted (GNOSISD_NATIVE=0)"
+GNOSISD_NATIVE=0 .venv/bin/pytest -q tests/unit/risk tests/unit/core/test_native.py

@@ -25,3 +25,9 @@ ensure_venv() {  # $1: extras, e.g. "[dev]" or ""; $2: "editable" for an editabl
     .venv/bin/python -m pip install --quiet --disable-pip-version-check ".$1"
   fi
 }
+
+build_native() {  # compile the risk guard's modules (mypyc); without a C compiler they run interpreted
+  echo "== compiling the risk modules (mypyc; kept while they match the sources)"
+  .venv/bin/python scripts/build_native.py \
+    || echo "== the risk modules run interpreted (same code, slower guard decisions)"
+}

@@ -40,6 +40,7 @@ from gnosisd.bus.events import (
     Trade,
 )
 from gnosisd.bus.topics import Topic
+from gnosisd.core import native
 from gnosisd.core.calendar import Session, TradingCalendar
 from gnosisd.core.clock import NEW_YORK, Clock, LiveClock, SimClock, datetime_to_ns
 from gnosisd.core.config import Settings
@@ -264,6 +265,7 @@ class Daemon:
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
             loop.add_signal_handler(signal.SIGUSR1, self.request_halt, "SIGUSR1")
         self.summary.start_equity = self.ledger.equity()
+        log.info("risk guard modules", mode=str(native.status()))
         subs = self._subscribe()
         try:
             async with asyncio.TaskGroup() as tg:
