@@ -39,11 +39,16 @@ setup(
 
 
 def mypy_ini() -> str:
-    """The project's mypy overrides (pyproject.toml) for the compile: third-party modules
-    without type information are treated as Any, exactly as `mypy` treats them."""
+    """The compile's mypy settings: the project's (pyproject.toml), and any third-party module
+    without type information is Any (the quickstart's environment has no stub packages; the
+    strict type check is `mypy` in CI, not this build)."""
     project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     mypy = project["tool"]["mypy"]
-    lines = ["[mypy]", f"python_version = {mypy['python_version']}"]
+    lines = [
+        "[mypy]",
+        f"python_version = {mypy['python_version']}",
+        "ignore_missing_imports = True",
+    ]
     if mypy.get("plugins"):
         lines.append(f"plugins = {', '.join(mypy['plugins'])}")
     for override in mypy.get("overrides", []):
