@@ -14,7 +14,9 @@ a snapshot of the same positions (the guard's own cost). The chain's symbol inde
 built when the chain is published (the ledger marks it first in the daemon), not in the timing.
 
 Run: .venv/bin/python bench/guard.py [--checks N] [--seed N]
-Figures are printed with the machine they were measured on; nothing here is a pass/fail test.
+(GNOSISD_NATIVE=0 times the Python sources instead of the mypyc-compiled risk modules; the
+header says which ran.) Figures are printed with the machine they were measured on; nothing
+here is a pass/fail test.
 """
 
 from __future__ import annotations

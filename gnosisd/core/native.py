@@ -6,7 +6,7 @@ source and the interpreter's extension suffix. `gnosisd/risk/__init__.py` calls 
 every hash and the suffix match, the compiled directory goes first on the package's `__path__`,
 so `gnosisd.risk.guard` imports the compiled module; otherwise the Python sources are imported
 as usual. A stale build (a module edited since) is never used: the sources are the truth, the
-compiled modules only run the same code faster (about 1.5× for a guard decision, docs/risk.md).
+compiled modules only run the same code faster (about 1.3× for a guard decision, docs/risk.md).
 
 `GNOSISD_NATIVE=0` in the environment forces the Python sources.
 """
