@@ -436,7 +436,7 @@ class RiskGuard:
         if isinstance(figures, str):
             return RiskReason.MISSING_QUOTE, f"no two-sided quote for leg {figures}"
         low, high, far, natural, d, g, v, t = figures
-        limit = float(intent.limit_price)
+        limit = facts.limit
         if limit > high + EPSILON or limit < low - EPSILON:  # collar.outside, both sides
             return RiskReason.PRICE_COLLAR, self._collar_detail(intent, low, high, far, natural)
         held = self._position_greeks.total_on(positions, self._books, market, (underlying, book))
@@ -528,7 +528,7 @@ class RiskGuard:
         if isinstance(band, str):
             return None
         _, high, _, natural = band
-        if float(intent.limit_price) <= high + EPSILON:  # collar.outside, through_only
+        if facts.limit <= high + EPSILON:  # collar.outside, through_only
             return None
         return RiskReason.PRICE_COLLAR, (
             f"closing limit {intent.limit_price} is through the market: natural "

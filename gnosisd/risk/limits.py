@@ -182,7 +182,8 @@ class OrderFacts:
 
     `legs`: (symbol, bought, ratio) per leg; `max_loss`: total dollars (<= 0, two places), None
     if unbounded; `loss_cents`: the same in integer cents (0 when unbounded); `contracts`:
-    Σ ratio × quantity; `premium_cents`: |limit| × quantity × 100 in cents; `key`: the re-entry
+    Σ ratio × quantity; `premium_cents`: |limit| × quantity × 100 in cents; `limit`: the net
+    limit per share as a float (exactly the ticks / 10,000, for the collar); `key`: the re-entry
     trade key; `signature`: what "the same order" means for duplicates (the limit in ticks).
     """
 
@@ -190,6 +191,7 @@ class OrderFacts:
         "contracts",
         "key",
         "legs",
+        "limit",
         "loss_cents",
         "max_loss",
         "opening",
@@ -215,6 +217,9 @@ class OrderFacts:
         self.key = key
         self.signature = signature
         self.opening = opening
+        self.limit = (
+            signature[4] / TICKS_PER_DOLLAR
+        )  # int / int: correctly rounded, as float(limit)
 
 
 def inspect_order(intent: SubmitOrder) -> OrderFacts | tuple[RiskReason, str]:

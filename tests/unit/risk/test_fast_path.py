@@ -98,6 +98,7 @@ def test_inspect_order_matches_the_plain_definitions(
     assert facts.opening is not closing
     assert facts.contracts == order_contracts(intent)
     assert facts.premium_cents == order_premium(intent) * 100
+    assert facts.limit == float(intent.limit_price)  # the same double, from the ticks
     assert facts.key == trade_key(intent)
     assert facts.signature == order_signature(intent)
     assert facts.legs == tuple((lg.symbol, lg.side is Side.BUY, lg.ratio) for lg in legs)
