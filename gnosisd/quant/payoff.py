@@ -58,8 +58,9 @@ def _slope_above(legs: Sequence[PayoffLeg]) -> int:
 def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -> Decimal | None:
     """`risk_profile(...).max_loss` alone, from (is_call, strike, signed ratio) tuples.
 
-    The same kinks and the same Decimal arithmetic, without the breakevens and the objects: the
-    risk guard recomputes every order's max loss with it on each check.
+    The same kinks and the same Decimal arithmetic, without the breakevens and the objects (the
+    bounds of multi-expiry structures use it; the risk guard uses its integer twin,
+    `risk.limits.max_loss_ticks`, tested against it).
     """
     if not legs:
         raise ValueError("a structure needs at least one leg")
