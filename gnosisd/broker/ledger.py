@@ -193,6 +193,8 @@ class Ledger:
         self._version = 0
         self._equity_memo: tuple[int, Decimal] | None = None
         self._positions_memo: tuple[int, list[Position]] | None = None
+        # session_pnl's inputs besides the version are held and compared by identity.
+        self._pnl_memo: tuple[int, Decimal, Decimal | None, Decimal] | None = None
 
     # ------------------------------------------------------------------ PortfolioView
     def cash(self) -> Decimal:
@@ -221,8 +223,14 @@ class Ledger:
     def session_pnl(self) -> Decimal:
         """Equity now minus equity at `start_session` (realised + unrealised − commissions);
         the worse of that and the broker's own figure once `observe_broker_pnl` gave one."""
-        own = self.equity() - self._session_start_equity
-        return own if self._broker_pnl is None else min(own, self._broker_pnl)
+        start, broker = self._session_start_equity, self._broker_pnl
+        memo = self._pnl_memo
+        if memo is not None and memo[0] == self._version and memo[1] is start and memo[2] is broker:
+            return memo[3]
+        own = self.equity() - start
+        value = own if broker is None else min(own, broker)
+        self._pnl_memo = (self._version, start, broker, value)
+        return value
 
     def own_session_pnl(self) -> Decimal:
         """The ledger's own session P&L, without the broker's figure."""
