@@ -55,6 +55,18 @@ def _slope_above(legs: Sequence[PayoffLeg]) -> int:
     return sum(leg.ratio for leg in legs if leg.is_call)
 
 
+def bounded_below(legs: Sequence[tuple[bool, object, int]]) -> bool:
+    """False if the payoff falls without bound as S rises (net short calls beyond every strike),
+    from (is_call, strike, signed ratio) tuples; raise ValueError when there are no legs."""
+    if not legs:
+        raise ValueError("a structure needs at least one leg")
+    slope = 0
+    for is_call, _, ratio in legs:
+        if is_call:
+            slope += ratio
+    return slope >= 0
+
+
 def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -> Decimal | None:
     """`risk_profile(...).max_loss` alone, from (is_call, strike, signed ratio) tuples.
 
@@ -62,14 +74,8 @@ def max_loss_of(legs: Sequence[tuple[bool, Decimal, int]], net_price: Decimal) -
     bounds of multi-expiry structures use it; the risk guard uses its integer twin,
     `risk.limits.max_loss_ticks`, tested against it).
     """
-    if not legs:
-        raise ValueError("a structure needs at least one leg")
-    slope = 0
-    for is_call, _, ratio in legs:
-        if is_call:
-            slope += ratio
-    if slope < 0:
-        return None  # short calls beyond every strike: unbounded
+    if not bounded_below(legs):
+        return None
     kinks = {ZERO}
     for _, strike, _ in legs:
         kinks.add(strike)

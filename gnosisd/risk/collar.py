@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import Side
 from gnosisd.risk.quotes import LegQuote, QuoteBook
 
 # Float rounding never rejects a limit that sits exactly on the band's edge.
-EPSILON = 1e-9
-_UNREAD = LegQuote(0.0, 0.0, False, 0.0, 0.0, 0.0, 0.0, False)  # a sentinel: not read yet
+EPSILON: Final = 1e-9
+_UNREAD: Final = LegQuote(0.0, 0.0, False, 0.0, 0.0, 0.0, 0.0, False)  # a sentinel: not read yet
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from operator import is_
+from typing import Final
 
 import structlog
 
@@ -50,7 +51,7 @@ DAILY_LOSS_MESSAGE = "Daily loss limit reached. Halting trading."
 # The guard's portfolio cap when neither risk.max_portfolio_risk_pct nor the agent's is given.
 DEFAULT_PORTFOLIO_RISK_PCT: float = TradeAgentConfig.model_fields["max_portfolio_risk_pct"].default
 
-LIVE_GATE_BREACH: Breach = (
+LIVE_GATE_BREACH: Final[Breach] = (
     RiskReason.LIVE_GATE,
     "live trading disabled: needs GNOSIS_LIVE_TRADING_ENABLED=true and "
     "execution.enable_live_trading: true",
@@ -58,8 +59,8 @@ LIVE_GATE_BREACH: Breach = (
 
 # Enum members read on every check, bound once: on Python 3.11 reading a member through its
 # class (`RiskReason.APPROVED`) goes through the enum metaclass (~70 ns), a module global does not.
-_APPROVED = RiskReason.APPROVED
-_ACTIVE = TradingState.ACTIVE
+_APPROVED: Final = RiskReason.APPROVED
+_ACTIVE: Final = TradingState.ACTIVE
 
 
 def _dec(value: float) -> Decimal:

@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from functools import lru_cache
+from typing import Final
 
 from gnosisd.bus.events import SubmitOrder
 from gnosisd.core.enums import OptionType, PositionEffect, RiskReason, Side
 from gnosisd.core.errors import InvalidSymbolError
 from gnosisd.core.money import ZERO
 from gnosisd.core.occ import parse_occ
+from gnosisd.quant.payoff import bounded_below
 from gnosisd.quant.profile import ExpiryLeg, structure_max_loss
 
-NS_PER_MINUTE = 60 * 1_000_000_000
+NS_PER_MINUTE: Final = 60 * 1_000_000_000
 
 Breach = tuple[RiskReason, str]  # a rejection: the reason and its message
 # (underlying, strategy): what "the same trade" means for the re-entry throttle
@@ -34,13 +36,13 @@ OrderSignature = tuple[str, bool, tuple[tuple[str, bool, int], ...], int, int]
 # The guard's unit of price: $0.0001 (every listed option price and strike is a whole number of
 # them). Per share in ticks × the multiplier 100 = cents per contract, so the guard's money
 # arithmetic (max loss, premium, caps, windows) is exact in plain ints.
-TICKS_PER_DOLLAR = 10_000
+TICKS_PER_DOLLAR: Final = 10_000
 
 # Enum members read on every check (per leg), bound once: on Python 3.11 reading a member
 # through its class (`Side.BUY`) goes through the enum metaclass (~70 ns), a module global does not.
-_BUY = Side.BUY
-_CALL = OptionType.CALL
-_OPEN = PositionEffect.OPEN
+_BUY: Final = Side.BUY
+_CALL: Final = OptionType.CALL
+_OPEN: Final = PositionEffect.OPEN
 
 # The guard sees the same few hundred symbols all day: parse each once (the result is frozen).
 _parse_occ = lru_cache(maxsize=8192)(parse_occ)
@@ -102,9 +104,15 @@ def _leg_problem(intent: SubmitOrder) -> str | None:
 
 # underlying, strike, expiry, type, strike in ticks of $0.0001
 ContractFields = tuple[str, Decimal, date, OptionType, int]
-_INVALID: ContractFields = ("", ZERO, date.min, OptionType.CALL, 0)  # not a usable OCC symbol
+_INVALID: Final[ContractFields] = (
+    "",
+    ZERO,
+    date.min,
+    OptionType.CALL,
+    0,
+)  # not a usable OCC symbol
 # The guard sees the same few hundred symbols all day: each symbol's fields, read once.
-_FIELDS: dict[str, ContractFields] = {}
+_FIELDS: Final[dict[str, ContractFields]] = {}
 
 
 def _contract_fields(symbol: str) -> ContractFields:
@@ -131,14 +139,8 @@ def max_loss_ticks(legs: Sequence[tuple[bool, int, int]], net_ticks: int) -> int
     plain ints (no Decimal on its hot path). (is_call, strike ticks, signed ratio) per leg;
     None if unbounded (short calls beyond every strike).
     """
-    if not legs:
-        raise ValueError("a structure needs at least one leg")
-    slope = 0
-    for is_call, _, ratio in legs:
-        if is_call:
-            slope += ratio
-    if slope < 0:
-        return None  # short calls beyond every strike: unbounded
+    if not bounded_below(legs):
+        return None
     lo = -net_ticks  # S = 0: only the puts pay
     for is_call, strike, ratio in legs:
         if not is_call:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import numpy as np
 
 from gnosisd.bus.events import ChainSnapshot
 from gnosisd.core.views import MarketView
 
-_CARRY_MAX = 512  # symbols carried over to the next snapshot of an underlying, at most
+_CARRY_MAX: Final = 512  # symbols carried over to the next snapshot of an underlying, at most
 
 
 class ChainMarketView(MarketView, Protocol):

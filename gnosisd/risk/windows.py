@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from decimal import Decimal
+from typing import Final
 
 from gnosisd.bus.events import OrderFilled, SubmitOrder
 from gnosisd.core.clock import NS_PER_S
@@ -33,8 +34,10 @@ from gnosisd.risk.limits import (
     limit_ticks,
 )
 
-_MAX_REMEMBERED = 10_000  # intents/positions remembered for fills; oldest dropped beyond this
-_SWEEP_MIN = 64  # the duplicate signatures are swept at this size at the earliest
+_MAX_REMEMBERED: Final = (
+    10_000  # intents/positions remembered for fills; oldest dropped beyond this
+)
+_SWEEP_MIN: Final = 64  # the duplicate signatures are swept at this size at the earliest
 
 
 def order_contracts(intent: SubmitOrder) -> int:
