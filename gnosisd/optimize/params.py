@@ -6,8 +6,6 @@ symbol by `gnosisd backtest --params` and the daemon: `load(path, symbol)`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ import yaml
 from gnosisd.core.config import Settings
 from gnosisd.core.enums import Regime, StrategyType
 from gnosisd.core.errors import ConfigError
+from gnosisd.core.files import atomic_write
 from gnosisd.optimize.kelly import KellyEstimate
 from gnosisd.runtime.backtest import PER_SYMBOL_SECTIONS, apply_overrides
 
@@ -116,18 +115,7 @@ def save(
         **{k: _plain(v) for k, v in meta.items()},
     }
     body = HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, body.encode("utf-8"))
 
 
 def _plain(value: Any) -> Any:

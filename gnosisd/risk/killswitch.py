@@ -6,14 +6,13 @@ effect at once.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from gnosisd.core.config import RiskConfig
+from gnosisd.core.files import atomic_write
 
 KillSource = Callable[[], str | None]  # returns why trading is killed, or None
 TRUTHY = frozenset({"1", "true", "yes", "on"})
@@ -86,22 +85,10 @@ class KillSwitch:
 
 
 def write_kill_file(path: Path, reason: str, at: datetime) -> None:
-    """Create the kill file atomically (temp file, fsync, rename) with the reason and UTC time."""
+    """Create the kill file atomically and durably with the reason and UTC time."""
     if at.tzinfo is None:
         raise ValueError("the kill-file time must be timezone-aware")
-    body = f"halted_at={at.astimezone(UTC).isoformat()}\nreason={reason}\n".encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, f"halted_at={at.astimezone(UTC).isoformat()}\nreason={reason}\n".encode())
 
 
 def remove_kill_file(path: Path) -> bool:

@@ -7,10 +7,8 @@ out; a file that stops changing means the daemon is hung or gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +22,7 @@ from gnosisd.core.clock import NS_PER_S, Clock, LiveClock, ns_to_datetime
 from gnosisd.core.config import RuntimeConfig, Settings
 from gnosisd.core.enums import TradingState
 from gnosisd.core.errors import ConfigError
+from gnosisd.core.files import atomic_write
 from gnosisd.core.money import CENT
 from gnosisd.runtime.metrics import Telemetry
 
@@ -44,17 +43,7 @@ def status_path(runtime: RuntimeConfig) -> Path:
 def write_status(path: Path, doc: dict[str, Any]) -> None:
     """Replace `path` with `doc` atomically; the file is readable by its owner only (0600)."""
     body = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, body, mode=0o600, durable=False)  # rewritten every few seconds
 
 
 class StatusWriter:

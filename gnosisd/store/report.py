@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -22,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from gnosisd.core.files import atomic_write
 from gnosisd.store.review import Cell, ChartData, Review, Table, Verdict
 
 _DPI: Final = 100
@@ -232,17 +231,7 @@ def render_html(review: Review) -> str:
 def write_report(review: Review, path: Path) -> Path:
     """Write the HTML report to `path` atomically (a temp file in the same directory, renamed)."""
     body = render_html(review).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, body, mode=0o644, durable=False)
 
 
 # ---------------------------------------------------------------- text output

@@ -6,10 +6,7 @@ either the old document or the new one, never a mix.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +14,7 @@ from typing import Any, Final
 
 import orjson
 
+from gnosisd.core.files import atomic_write, fsync_dir
 from gnosisd.store.journal import journal_default
 
 
@@ -50,20 +48,7 @@ class StateStore:
             default=state_default,
             option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2,
         )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.state_dir, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        _fsync_dir(self.state_dir)
-        return target
+        return atomic_write(target, body)
 
     def load(self, name: str) -> dict[str, Any] | None:
         """The saved document, or None if it was never saved."""
@@ -82,14 +67,5 @@ class StateStore:
             self.path(name).unlink()
         except FileNotFoundError:
             return False
-        _fsync_dir(self.state_dir)
+        fsync_dir(self.state_dir)
         return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Make the rename itself durable (POSIX: the directory entry lives in the directory).
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
